@@ -1,0 +1,3 @@
+from imagesmith.cli.main import main
+
+raise SystemExit(main())
