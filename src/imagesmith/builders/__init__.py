@@ -1,0 +1,1 @@
+"""Builders: one module (or subpackage) per template builder type."""

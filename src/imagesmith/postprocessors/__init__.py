@@ -1,0 +1,1 @@
+"""Post-processors: one module per template post-processor type."""

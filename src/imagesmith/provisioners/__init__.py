@@ -1,0 +1,1 @@
+"""Provisioners: one module per template provisioner type, plus shared helpers."""
