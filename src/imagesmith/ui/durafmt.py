@@ -1,0 +1,62 @@
+"""Durations as Packer prints them (``Build 'x' finished after 1 second 24 milliseconds.``).
+
+Packer formats with durafmt, keeping the first two non-zero units: years, weeks, days,
+hours, minutes, seconds, milliseconds, microseconds. A unit is singular for 1. A
+duration under one microsecond prints ``0 seconds``.
+"""
+
+from __future__ import annotations
+
+_UNITS: tuple[tuple[str, int], ...] = (
+    ("year", 365 * 24 * 3600 * 1_000_000),
+    ("week", 7 * 24 * 3600 * 1_000_000),
+    ("day", 24 * 3600 * 1_000_000),
+    ("hour", 3600 * 1_000_000),
+    ("minute", 60 * 1_000_000),
+    ("second", 1_000_000),
+    ("millisecond", 1_000),
+    ("microsecond", 1),
+)
+
+
+def durafmt(seconds: float, *, limit: int = 2) -> str:
+    """Format ``seconds`` with the first ``limit`` non-zero units."""
+    remaining = int(seconds * 1_000_000) if seconds > 0 else 0
+    parts: list[str] = []
+    for unit, size in _UNITS:
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+            if len(parts) == limit:
+                break
+    return " ".join(parts) if parts else "0 seconds"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()``: ``1s``, ``1m30s``, ``1h0m0s``, ``500ms``, ``0s``."""
+    nanos = round(seconds * 1_000_000_000)
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    nanos = abs(nanos)
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return sign + _decimal(nanos, size) + unit
+    hours, rest = divmod(nanos, 3600 * 1_000_000_000)
+    minutes, rest = divmod(rest, 60 * 1_000_000_000)
+    secs = _decimal(rest, 1_000_000_000)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{sign}{minutes}m{secs}s"
+    return f"{sign}{secs}s"
+
+
+def _decimal(value: int, size: int) -> str:
+    """``value / size`` with Go's shortest fraction (trailing zeros dropped)."""
+    whole, frac = divmod(value, size)
+    if not frac:
+        return str(whole)
+    width = len(str(size)) - 1
+    return f"{whole}.{str(frac).rjust(width, '0').rstrip('0')}"
