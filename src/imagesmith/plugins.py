@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -41,6 +42,11 @@ _GROUPS: dict[Kind, str] = {
 class Component:
     type_name: ClassVar[str] = ""
     Config: ClassVar[type[Any]]
+    #: Template functions only this component's config may call, by name (Packer's
+    #: builder-specific functions, e.g. the amazon builders' ``clean_resource_name``).
+    #: The planner adds them to ``RenderContext.functions`` when it decodes this
+    #: component's config, and to the renderer the component gets in ``BuildInfo``.
+    template_functions: ClassVar[Mapping[str, Callable[..., Any]]] = {}
 
     def __init__(self, config: Any, info: BuildInfo) -> None:
         self.config = config
