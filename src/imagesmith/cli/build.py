@@ -1,0 +1,161 @@
+"""``imagesmith build [options] TEMPLATE``: run every build a template defines."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagesmith.engine.plan import Plan
+    from imagesmith.engine.runner import RunResult
+    from imagesmith.ui.console import Console
+
+SYNOPSIS = "build image(s) from template"
+
+HELP = """\
+Usage: packer build [options] TEMPLATE
+
+  Will execute multiple builds in parallel as defined in the template.
+  The various artifacts created by the template will be outputted.
+
+Options:
+
+  -color=false                  Disable color output. (Default: color)
+  -debug                        Debug mode enabled for builds.
+  -except=foo,bar,baz           Run all builds and post-processors other than these.
+  -only=foo,bar,baz             Build only the specified builds.
+  -force                        Force a build to continue if artifacts exist, deletes existing artifacts.
+  -machine-readable             Produce machine-readable output.
+  -on-error=[cleanup|abort|ask|run-cleanup-provisioner] If the build fails do: clean up (default), abort, ask, or run-cleanup-provisioner.
+  -parallel-builds=1            Number of builds to run in parallel. 1 disables parallelization. 0 means no limit (Default: 0)
+  -timestamp-ui                 Enable prefixing of each ui output with an RFC3339 timestamp.
+  -var 'key=value'              Variable for templates, can be used multiple times.
+  -var-file=path                JSON or HCL2 file containing user variables."""  # noqa: E501 - Packer's text
+
+ON_ERROR_CHOICES = ["cleanup", "abort", "ask", "run-cleanup-provisioner"]
+HELP_FLAGS = ("-h", "-help", "--help")
+
+
+class UsageError(Exception):
+    """Bad arguments: the help is printed, then this message (if any), and rc is 1."""
+
+
+def run(argv: list[str], console_options: Any) -> int:
+    from imagesmith.ui.console import Console
+
+    machine_readable = bool(getattr(console_options, "machine_readable", False))
+    if any(arg in HELP_FLAGS for arg in _flag_args(argv)):
+        Console(machine_readable=machine_readable).say(HELP)
+        return 0
+
+    try:
+        options, template = parse_args(argv)
+    except UsageError as exc:
+        console = Console(machine_readable=machine_readable)
+        console.say(HELP)
+        if str(exc):
+            console.error(str(exc))
+        return 1
+
+    console = Console(
+        machine_readable=machine_readable,
+        color=None if options["color"] else False,
+        timestamp=options["timestamp-ui"],
+    )
+    return build(template, options, console)
+
+
+def _flag_args(argv: list[str]) -> list[str]:
+    """The arguments Go's flag parser would read as flags (up to the first positional)."""
+    flags = []
+    for arg in argv:
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        flags.append(arg)
+    return flags
+
+
+def parse_args(argv: list[str]) -> tuple[dict[str, Any], str]:
+    """Parse ``build``'s flags; raises UsageError."""
+    from imagesmith.cli.flags import FlagError, FlagSet
+
+    flags = FlagSet("build")
+    flags.bool("color", True)
+    flags.bool("debug", False)
+    flags.multi("except", split_commas=True)
+    flags.multi("only", split_commas=True)
+    flags.bool("force", False)
+    flags.string("on-error", "cleanup", choices=ON_ERROR_CHOICES)
+    flags.int("parallel-builds", 0)
+    flags.bool("timestamp-ui", False)
+    flags.multi("var")
+    flags.multi("var-file")
+    flags.string("config-type", "")
+    try:
+        values, positional = flags.parse(argv)
+    except FlagError as exc:
+        raise UsageError(str(exc)) from None
+    values["var"] = [_split_var(v) for v in values["var"]]
+    if len(positional) != 1:
+        raise UsageError("")
+    return values, positional[0]
+
+
+def _split_var(arg: str) -> tuple[str, str]:
+    key, sep, value = arg.partition("=")
+    if not sep:
+        raise UsageError(f"invalid value \"{arg}\" for flag -var: No '=' value in arg: {arg}")
+    return key, value
+
+
+def build(template: str, options: dict[str, Any], console: Console) -> int:
+    """Plan the template's builds and run them; returns the exit code."""
+    import uuid
+
+    from imagesmith.errors import TemplateError
+    from imagesmith.template.planner import load_plan
+
+    # Packer hands every child process the run's id (shell-local scripts see it).
+    run_uuid = str(uuid.uuid4())
+    os.environ["PACKER_RUN_UUID"] = run_uuid
+    try:
+        plan = load_plan(
+            template,
+            vars=options["var"],
+            var_files=options["var-file"],
+            only=options["only"],
+            except_=options["except"],
+            debug=options["debug"],
+            force=options["force"],
+            on_error=options["on-error"],
+            run_uuid=run_uuid,
+        )
+    except TemplateError as exc:
+        console.error(str(exc))
+        return 1
+
+    result = run_plan_sync(
+        plan,
+        console,
+        parallel_builds=options["parallel-builds"],
+        debug=options["debug"],
+    )
+    return result.exit_code
+
+
+def run_plan_sync(plan: Plan, console: Console, *, parallel_builds: int, debug: bool) -> RunResult:
+    import asyncio
+
+    from imagesmith.engine.runner import run_plan
+
+    async def main() -> RunResult:
+        result = await run_plan(plan, console, parallel_builds=parallel_builds, debug=debug)
+        if result.abandoned:
+            # The user abandoned cleanups that may still hold worker threads (a blocked
+            # API call); waiting for them at interpreter exit would undo the choice.
+            sys.stdout.flush()
+            os._exit(result.exit_code)
+        return result
+
+    return asyncio.run(main())
