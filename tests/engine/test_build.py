@@ -46,7 +46,7 @@ def test_failure_stops_and_cleans_up_started_steps_then_raises_first_error() -> 
     rec = Recorder()
     seq = steps(RecordingStep("A"), RecordingStep("B", fail="no disk"), RecordingStep("C"))
 
-    with pytest.raises(BuildError, match="^no disk$"):
+    with pytest.raises(BuildError, match=r"^no disk$"):
         asyncio.run(run.run_steps(seq, rec))
 
     assert rec.events == ["run:A", "run:B", "cleanup:B", "cleanup:A"]
@@ -109,7 +109,7 @@ def test_provision_failure_runs_cleanup_provisioner_in_cleanup_mode() -> None:
     comm = NoneCommunicator()
     seq = [RecordingStep("Connect"), run.provision_step(lambda _s: comm), RecordingStep("After")]
 
-    with pytest.raises(BuildError, match="^script failed$"):
+    with pytest.raises(BuildError, match=r"^script failed$"):
         asyncio.run(run.run_steps(seq, rec))
 
     assert rec.events == [
@@ -194,9 +194,8 @@ def test_abort_mode_does_not_run_cleanup_provisioner() -> None:
 def test_ask_without_terminal_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     run, out = make_run("ask")
     rec = Recorder()
-    with no_tty(monkeypatch):
-        with pytest.raises(BuildError, match="broke"):
-            asyncio.run(run.run_steps([RecordingStep("A"), RecordingStep("B", fail="broke")], rec))
+    with no_tty(monkeypatch), pytest.raises(BuildError, match="broke"):
+        asyncio.run(run.run_steps([RecordingStep("A"), RecordingStep("B", fail="broke")], rec))
 
     assert rec.events == ["run:A", "run:B", "cleanup:B", "cleanup:A"]
     # No terminal: Packer prints no prompt and takes the default (clean up).
@@ -224,11 +223,8 @@ def test_ask_retry_then_success_continues_the_build(monkeypatch: pytest.MonkeyPa
 def test_ask_abort_skips_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
     run, out = make_run("ask")
     rec = Recorder()
-    with fake_tty(monkeypatch, ["A"]):
-        with pytest.raises(BuildError, match="broke"):
-            asyncio.run(
-                run.run_steps([RecordingStep("S1"), RecordingStep("S2", fail="broke")], rec)
-            )
+    with fake_tty(monkeypatch, ["A"]), pytest.raises(BuildError, match="broke"):
+        asyncio.run(run.run_steps([RecordingStep("S1"), RecordingStep("S2", fail="broke")], rec))
 
     assert rec.events == ["run:S1", "run:S2"]
     assert out.getvalue().endswith(
@@ -241,9 +237,8 @@ def test_ask_abort_skips_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ask_cleanup_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = make_run("ask")
     rec = Recorder()
-    with fake_tty(monkeypatch, ["c"]):
-        with pytest.raises(BuildError):
-            asyncio.run(run.run_steps([RecordingStep("S1"), RecordingStep("S2", fail="x")], rec))
+    with fake_tty(monkeypatch, ["c"]), pytest.raises(BuildError):
+        asyncio.run(run.run_steps([RecordingStep("S1"), RecordingStep("S2", fail="x")], rec))
     assert rec.events == ["run:S1", "run:S2", "cleanup:S2", "cleanup:S1"]
 
 
@@ -398,7 +393,7 @@ def test_generated_data_is_prefilled() -> None:
 def test_provisioners_get_build_ui_comm_and_a_copy_of_generated_data() -> None:
     rec = Recorder()
     prov = RecordingProvisioner(rec, "p")
-    run, out = make_run(provisioners=[planned_prov(prov)])
+    run, _out = make_run(provisioners=[planned_prov(prov)])
     run.generated_data["ID"] = "i-123"
     comm = NoneCommunicator()
     asyncio.run(run.run_steps([run.provision_step(lambda _s: comm)], rec))
