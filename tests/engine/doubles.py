@@ -173,7 +173,7 @@ class StepsBuilder(Builder):
         return self.artifact
 
 
-class TestArtifact(Artifact):
+class RecordingArtifact(Artifact):
     """An artifact whose destroy is recorded."""
 
     def __init__(self, recorder: Recorder, name: str, files: list[str] | None = None) -> None:
@@ -219,7 +219,7 @@ class RecordingPostProcessor(PostProcessor):
             return artifact
         if self.out is None:
             return None
-        return TestArtifact(self.recorder, self.out)
+        return RecordingArtifact(self.recorder, self.out)
 
 
 def planned_pp(
