@@ -9,7 +9,7 @@ import pytest
 from engine.doubles import Recorder, RecordingProvisioner, console, info, planned_prov
 from imagesmith.communicators.base import NoneCommunicator
 from imagesmith.engine.context import ProvisionContext
-from imagesmith.engine.hook import NO_COMMUNICATOR, go_quote, run_provisioners
+from imagesmith.engine.hook import NO_COMMUNICATOR, run_provisioners
 from imagesmith.engine.plan import PlannedProvisioner
 from imagesmith.errors import BuildError
 
@@ -139,17 +139,3 @@ def test_retries_repeat_the_pause() -> None:
     prov = RecordingProvisioner(Recorder(), "p", fail_times=1, errors=["e"])
     run([planned_prov(prov, pause_before=0.01, max_retries=1)], ctx)
     assert out.getvalue().count("Pausing 10ms before the next provisioner...") == 2
-
-
-@pytest.mark.parametrize(
-    ("text", "quoted"),
-    [
-        ("plain", '"plain"'),
-        ('a "q" \\ b', '"a \\"q\\" \\\\ b"'),
-        ("l1\nl2\tx\r", '"l1\\nl2\\tx\\r"'),
-        ("\x00\x1b\x7f", '"\\x00\\x1b\\x7f"'),
-        ("\u00a0é", '"\\u00a0é"'),
-    ],
-)
-def test_go_quote(text: str, quoted: str) -> None:
-    assert go_quote(text) == quoted

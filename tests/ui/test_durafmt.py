@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagesmith.ui.durafmt import durafmt, go_duration
+from imagesmith.ui.durafmt import durafmt
 
 
 @pytest.mark.parametrize(
@@ -26,23 +26,3 @@ from imagesmith.ui.durafmt import durafmt, go_duration
 )
 def test_durafmt(seconds: float, text: str) -> None:
     assert durafmt(seconds) == text
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0, "0s"),
-        (1, "1s"),
-        (1.5, "1.5s"),
-        (90, "1m30s"),
-        (300, "5m0s"),
-        (3600, "1h0m0s"),
-        (0.1, "100ms"),
-        (0.05, "50ms"),
-        (0.0000015, "1.5µs"),
-        (0.000000001, "1ns"),
-        (3723.25, "1h2m3.25s"),
-    ],
-)
-def test_go_duration(seconds: float, text: str) -> None:
-    assert go_duration(seconds) == text

@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagesmith.engine.context import ProvisionContext
-from imagesmith.engine.hook import error_text, go_quote, run_provisioners
+from imagesmith.engine.hook import error_text, run_provisioners
 from imagesmith.engine.step import Step
 from imagesmith.errors import BuildError
+from imagesmith.golang import quote
 
 if TYPE_CHECKING:
     from imagesmith.communicators.base import Communicator
@@ -178,7 +179,7 @@ class BuildRun:
             self.error = error
 
     async def _ask_on_error(self, name: str) -> str:
-        self.ui.say(f"Step {go_quote(name)} failed")
+        self.ui.say(f"Step {quote(name)} failed")
         while True:
             line = await self._ask(ASK_PROMPT)
             if line is None:  # interrupted while asking
@@ -186,7 +187,7 @@ class BuildRun:
             choice = (line.lower() + "c")[0]
             if choice in "car":
                 return {"c": "cleanup", "a": "abort", "r": "retry"}[choice]
-            self.ui.say(f"Incorrect input: {go_quote(line)}")
+            self.ui.say(f"Incorrect input: {quote(line)}")
 
     async def _pause(self, what: str) -> None:
         await self._ask(f"{what} Press enter to continue.")
@@ -244,14 +245,14 @@ class BuildRun:
                     raise
                 for left in remaining:
                     self.ui.error(
-                        f"Abandoned cleanup of step {go_quote(left.name)}: "
+                        f"Abandoned cleanup of step {quote(left.name)}: "
                         "what it created may be left behind."
                     )
                 return
             except Exception as exc:
                 # A cleanup must not raise; if one does, the others still run.
                 log.debug("cleanup of %s raised", step.name, exc_info=True)
-                self.ui.error(f"Cleanup of step {go_quote(step.name)} failed: {error_text(exc)}")
+                self.ui.error(f"Cleanup of step {quote(step.name)} failed: {error_text(exc)}")
             remaining.pop(0)
 
     def _should_clean_up(self, step: Step[Any]) -> bool:
@@ -274,14 +275,14 @@ class BuildRun:
                 self.ui.error("Interrupted, aborting...")
                 self._abort_logged = True
             else:
-                self.ui.error(f"aborted: skipping cleanup of step {go_quote(name)}")
+                self.ui.error(f"aborted: skipping cleanup of step {quote(name)}")
             return False
         if self.halted:
             if not logged:
-                self.ui.error(f"Step {go_quote(name)} failed, aborting...")
+                self.ui.error(f"Step {quote(name)} failed, aborting...")
                 self._abort_logged = True
             else:
-                self.ui.error(f"aborted: skipping cleanup of step {go_quote(name)}")
+                self.ui.error(f"aborted: skipping cleanup of step {quote(name)}")
             return False
         return True
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from imagesmith.engine.context import ProvisionContext
 from imagesmith.errors import BuildError
-from imagesmith.ui.durafmt import go_duration
+from imagesmith.golang import format_duration, quote
 
 if TYPE_CHECKING:
     from imagesmith.engine.plan import PlannedProvisioner
@@ -38,37 +38,6 @@ DEADLINE_EXCEEDED = "context deadline exceeded"
 
 Attempt = Callable[[], Awaitable[None]]
 Pause = Callable[[str], Awaitable[None]]
-
-
-def go_quote(text: str) -> str:
-    """``text`` as Go's ``%q`` prints it (``strconv.Quote``)."""
-    out = ['"']
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char.isprintable():
-            out.append(char)
-        elif char in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
 
 
 def error_text(exc: BaseException) -> str:
@@ -112,8 +81,7 @@ async def _with_retries(planned: PlannedProvisioner, ctx: ProvisionContext) -> N
 
     for left in range(planned.max_retries, 0, -1):
         ctx.ui.say(
-            f"Provisioner failed with {go_quote(error_text(first))}, "
-            f"retrying with {left} trie(s) left"
+            f"Provisioner failed with {quote(error_text(first))}, retrying with {left} trie(s) left"
         )
         try:
             await attempt()
@@ -136,7 +104,7 @@ def _attempt(planned: PlannedProvisioner, ctx: ProvisionContext) -> Attempt:
         pause = planned.pause_before
 
         async def paused() -> None:
-            ctx.ui.say(f"Pausing {go_duration(pause)} before the next provisioner...")
+            ctx.ui.say(f"Pausing {format_duration(pause)} before the next provisioner...")
             await asyncio.sleep(pause)
             await provision()
 
@@ -146,7 +114,7 @@ def _attempt(planned: PlannedProvisioner, ctx: ProvisionContext) -> Attempt:
         limit = planned.timeout
 
         async def limited() -> None:
-            ctx.ui.say(f"Setting a {go_duration(limit)} timeout for the next provisioner...")
+            ctx.ui.say(f"Setting a {format_duration(limit)} timeout for the next provisioner...")
             await _with_timeout(provision, limit, ctx)
 
         return limited

@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from imagesmith.engine.hook import error_text, go_quote
+from imagesmith.engine.hook import error_text
 from imagesmith.errors import BuildError, format_packer_multierror
+from imagesmith.golang import quote
 
 if TYPE_CHECKING:
     from imagesmith.engine.artifact import Artifact
@@ -130,4 +131,4 @@ async def _destroy(
 
 def go_files(files: Sequence[str]) -> str:
     """A file list as Go's ``%#v`` prints a ``[]string``."""
-    return "[]string{" + ", ".join(go_quote(f) for f in files) + "}"
+    return "[]string{" + ", ".join(quote(f) for f in files) + "}"

@@ -30,33 +30,3 @@ def durafmt(seconds: float, *, limit: int = 2) -> str:
             if len(parts) == limit:
                 break
     return " ".join(parts) if parts else "0 seconds"
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()``: ``1s``, ``1m30s``, ``1h0m0s``, ``500ms``, ``0s``."""
-    nanos = round(seconds * 1_000_000_000)
-    if nanos == 0:
-        return "0s"
-    sign = "-" if nanos < 0 else ""
-    nanos = abs(nanos)
-    if nanos < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if nanos >= size:
-                return sign + _decimal(nanos, size) + unit
-    hours, rest = divmod(nanos, 3600 * 1_000_000_000)
-    minutes, rest = divmod(rest, 60 * 1_000_000_000)
-    secs = _decimal(rest, 1_000_000_000)
-    if hours:
-        return f"{sign}{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{sign}{minutes}m{secs}s"
-    return f"{sign}{secs}s"
-
-
-def _decimal(value: int, size: int) -> str:
-    """``value / size`` with Go's shortest fraction (trailing zeros dropped)."""
-    whole, frac = divmod(value, size)
-    if not frac:
-        return str(whole)
-    width = len(str(size)) - 1
-    return f"{whole}.{str(frac).rjust(width, '0').rstrip('0')}"
