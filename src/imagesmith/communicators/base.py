@@ -16,6 +16,12 @@ from imagesmith.errors import CommunicatorError
 # Exit status Packer reports when the connection dropped while a command ran (a reboot).
 DISCONNECTED_EXIT_STATUS = 2300218
 
+
+class ConnectionLost(CommunicatorError):
+    """The machine could not be reached to start a command or a transfer (it may be
+    rebooting). Unlike a remote command's own failure, this is worth retrying."""
+
+
 LineCallback = Callable[[str], None]
 ProgressCallback = Callable[[int], None]
 
