@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import calendar
-import dataclasses
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -124,7 +122,20 @@ def _frac(v: int, prec: int) -> str:
 
 # --- time.Format ---------------------------------------------------------------------
 
-_MONTHS = [calendar.month_name[i] for i in range(1, 13)]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -437,9 +448,9 @@ def format_value(v: Any) -> str:
         return "map[" + " ".join(f"{format_value(k)}:{format_value(x)}" for k, x in items) + "]"
     if isinstance(v, list | tuple):
         return format_list(v)
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        values = (getattr(v, f.name) for f in dataclasses.fields(v))
-        return "{" + " ".join(format_value(x) for x in values) + "}"
+    fields = getattr(v, "__dataclass_fields__", None)
+    if fields is not None and not isinstance(v, type):
+        return "{" + " ".join(format_value(getattr(v, name)) for name in fields) + "}"
     return str(v)
 
 

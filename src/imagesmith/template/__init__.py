@@ -1,5 +1,6 @@
-"""Packer's template language: Go text/template with Packer's function map."""
+"""Packer templates: loading, variables, and the Go text/template engine.
 
-from imagesmith.template.render import RenderContext, RenderError, has_template, render
-
-__all__ = ["RenderContext", "RenderError", "has_template", "render"]
+The engine's public API is ``imagesmith.template.render`` (RenderContext, RenderError,
+render, has_template). This package imports nothing itself so that each of its
+modules stays cheap to import on its own.
+"""

@@ -8,21 +8,16 @@ A function fails by raising ``FuncError``; the executor reports it as
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import imagesmith
 from imagesmith.golang import format_time, sprintf
-from imagesmith.template.gotemplate import MISSING, FuncError, GoFunc
+from imagesmith.template.goexec import MISSING, FuncError, GoFunc
 
 if TYPE_CHECKING:
     from imagesmith.template.render import RenderContext
@@ -103,7 +98,7 @@ def strftime(layout: str) -> str:
 def time_ordered_uuid() -> str:
     """Packer's uuid: 8 hex digits of the current unix time, then 24 random hex digits
     in the 8-4-4-4-12 layout. Sorts by creation time; not an RFC 4122 UUID."""
-    b = secrets.token_bytes(12).hex()
+    b = os.urandom(12).hex()
     return f"{int(time.time()) & 0xFFFFFFFF:08x}-{b[0:4]}-{b[4:8]}-{b[8:12]}-{b[12:16]}{b[16:]}"
 
 
@@ -179,6 +174,10 @@ def clean_gce_name(s: str) -> str:
 
 
 def _http_get_json(url: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, headers=dict(headers))
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -207,7 +206,9 @@ def _addr(env_name: str, default: str) -> str:
 
 def consul_key(key: str) -> str:
     base = _addr("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
-    url = f"{base}/v1/kv/{urllib.parse.quote(key.lstrip('/'))}"
+    from urllib.parse import quote as urlquote
+
+    url = f"{base}/v1/kv/{urlquote(key.lstrip('/'))}"
     headers = {}
     if token := os.environ.get("CONSUL_HTTP_TOKEN"):
         headers["X-Consul-Token"] = token
@@ -285,6 +286,8 @@ def aws_secretsmanager(name: str, *key: str) -> str:
     secret = resp.get("SecretString")
     if secret is None:
         raise FuncError("secret is empty")
+    import json
+
     try:
         values = json.loads(secret)
     except ValueError:
@@ -343,6 +346,24 @@ _STATIC: dict[str, GoFunc] = {
     "lower": GoFunc(go_lower, ("string",)),
     "upper": GoFunc(go_upper, ("string",)),
 }
+
+
+#: Every name Packer registers, in every context (what a parse accepts).
+FUNCTION_NAMES = frozenset(
+    [
+        *_STATIC,
+        "user",
+        "env",
+        "template_dir",
+        "build_name",
+        "build_type",
+        "packer_version",
+        "build",
+        "consul_key",
+        "vault",
+        "aws_secretsmanager",
+    ]
+)
 
 
 def make_funcs(ctx: RenderContext) -> dict[str, GoFunc]:

@@ -55,14 +55,14 @@ def render(text: str, ctx: RenderContext) -> str:
     if "{{" not in text:
         return text
     from imagesmith.template import gotemplate
-    from imagesmith.template.functions import make_funcs, placeholder_data
+    from imagesmith.template.functions import FUNCTION_NAMES, make_funcs, placeholder_data
 
-    funcs = make_funcs(ctx)
+    names = FUNCTION_NAMES if not ctx.functions else FUNCTION_NAMES | frozenset(ctx.functions)
     data = ctx.data
     if data is None and ctx.build_mode == "placeholder":
+        # What {{ .ID }} reads at Prepare: a note to use the build function instead.
         data = placeholder_data(ctx.build_keys)
     try:
-        tmpl = gotemplate.parse(text, funcs)
-        return tmpl.execute(data, funcs)
+        return gotemplate.parse(text, names).execute(data, make_funcs(ctx))
     except gotemplate.TemplateError as e:
         raise RenderError(str(e)) from None
