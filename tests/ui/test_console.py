@@ -120,12 +120,14 @@ def test_machine_readable_escaping() -> None:
     con.build_ui("b", 0).message("a,b\r\nc")
     con.machine("b", "artifact", "0", "id", "us-east-1:ami-1,us-west-2:ami-2")
     con.machine("", "version-prelease", "")
+    con.machine("", "no-data")
     lines = out.getvalue().splitlines()
     assert lines[0].split(",", 1)[1] == ",ui,message,    b: a%!(PACKER_COMMA)b\\r\\n    b: c"
     assert lines[1].split(",", 1)[1] == (
         "b,artifact,0,id,us-east-1:ami-1%!(PACKER_COMMA)us-west-2:ami-2"
     )
     assert lines[2].split(",", 1)[1] == ",version-prelease,"
+    assert lines[3].split(",", 1)[1] == ",no-data,"
 
 
 def test_machine_records_are_silent_in_human_mode() -> None:

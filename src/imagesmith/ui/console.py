@@ -169,9 +169,9 @@ class Console:
         """A machine-readable record; nothing in human mode."""
         if not self.machine_readable:
             return
-        fields = [machine_escape(self.redact(str(d))) for d in data]
-        record = ",".join([str(int(time.time())), target, type_, *fields])
-        self._write(record + "\n")
+        fields = ",".join(machine_escape(self.redact(str(d))) for d in data)
+        # Packer always writes the comma after the type, even with no data.
+        self._write(f"{int(time.time())},{target},{type_},{fields}\n")
 
     def diagnostic(self, d: Diagnostic) -> None:
         """``Error: <summary>\\n\\n<detail wrapped 80>\\n\\n`` plus the UI newline."""
