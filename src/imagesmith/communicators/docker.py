@@ -220,7 +220,7 @@ class DockerCommunicator(Communicator):
             try:
                 self._put(parent, file_entry(name, fileobj, size, mode, owner, progress), params)
             except Exception as e:
-                if _status(e) == 400 and "directory" in _explain(e) and isinstance(src, Path):
+                if "cannot overwrite directory" in _explain(e) and isinstance(src, Path):
                     # dst is an existing directory: put the file inside it, as cp would.
                     fileobj.seek(0)
                     entry = file_entry(src.name, fileobj, size, mode, owner, progress)

@@ -177,12 +177,10 @@ class StepRun(Step[DockerState]):
             read_only=spec.read_only or None,
             mem_limit=spec.memory,
         )
-        state.container_name = spec.name or f"imagesmith-{secrets.token_hex(6)}"
-        labels = {
-            "imagesmith.run": build.info.run_uuid,
-            "imagesmith.build": build.info.name,
-            **spec.labels,
-        }
+        # Named after the run, so a container left by a killed process is easy to find.
+        # No labels of ours: the commit would carry them into the image.
+        run_tag = build.info.run_uuid.replace("-", "")[:12]
+        state.container_name = spec.name or f"imagesmith-{run_tag}-{secrets.token_hex(4)}"
         create = asyncio.ensure_future(
             dc.call(
                 client.create_container,
@@ -195,7 +193,7 @@ class StepRun(Step[DockerState]):
                 working_dir=spec.workdir,
                 hostname=spec.hostname,
                 volumes=spec.anonymous_volumes or None,
-                labels=labels,
+                labels=spec.labels or None,
                 name=state.container_name,
                 platform=spec.platform or state.config.platform or None,
                 host_config=host_config,

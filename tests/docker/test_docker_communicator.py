@@ -1,0 +1,174 @@
+"""The docker communicator against a real container."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagesmith.communicators.docker import DockerCommunicator
+from imagesmith.errors import CommunicatorError
+
+pytestmark = pytest.mark.docker
+
+
+def start(client: Any, image: str, user: str = "") -> str:
+    cid = client.create_container(
+        image, entrypoint=["/bin/sh"], stdin_open=True, tty=True, user=user or None,
+        labels={"imagesmith.test": "communicator"},
+        host_config=client.create_host_config(network_mode="none"),
+    )["Id"]  # fmt: skip
+    client.start(cid)
+    return str(cid)
+
+
+@pytest.fixture
+def container(docker_client: Any, busybox_image: str) -> Iterator[str]:
+    cid = start(docker_client, busybox_image)
+    yield cid
+    docker_client.remove_container(cid, force=True)
+
+
+@pytest.fixture
+def comm(docker_client: Any, container: str) -> DockerCommunicator:
+    return DockerCommunicator(docker_client, container)
+
+
+def run(comm: DockerCommunicator, command: str) -> tuple[int, list[str], list[str]]:
+    out: list[str] = []
+    err: list[str] = []
+    code = asyncio.run(comm.run(command, on_stdout=out.append, on_stderr=err.append))
+    return code, out, err
+
+
+def test_run_streams_both_streams_and_returns_the_exit_code(comm: DockerCommunicator) -> None:
+    code, out, err = run(
+        comm, "echo one; echo two >&2; printf 'no newline\\r\\n'; printf last; exit 3"
+    )
+    assert code == 3
+    assert out == ["one", "no newline", "last"]
+    assert err == ["two"]
+
+
+def test_exec_user_runs_commands_as_that_user(docker_client: Any, container: str) -> None:
+    comm = DockerCommunicator(docker_client, container, exec_user="nobody")
+    assert run(comm, "id -u") == (0, ["65534"], [])
+
+
+def test_upload_file_and_stream_with_modes(comm: DockerCommunicator, tmp_path: Path) -> None:
+    script = tmp_path / "s.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o755)
+    asyncio.run(comm.upload("/tmp/s.sh", script))
+    asyncio.run(comm.upload("/tmp/data", io.BytesIO(b"abc")))
+    assert run(comm, "/tmp/s.sh && stat -c '%a %u:%g %s' /tmp/s.sh /tmp/data")[1] == [
+        "ran", "755 0:0 19", "644 0:0 3",
+    ]  # fmt: skip
+
+
+def test_upload_into_an_existing_directory_keeps_the_name(
+    comm: DockerCommunicator, tmp_path: Path
+) -> None:
+    f = tmp_path / "name.txt"
+    f.write_text("x\n")
+    asyncio.run(comm.upload("/tmp", f))
+    assert run(comm, "cat /tmp/name.txt; test -d /tmp && echo dir")[1] == ["x", "dir"]
+
+
+def test_upload_into_a_missing_directory_fails_at_once(
+    comm: DockerCommunicator, tmp_path: Path
+) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    with pytest.raises(CommunicatorError, match="directory /nope does not exist in the container"):
+        asyncio.run(comm.upload("/nope/f", f))
+
+
+def test_upload_dir_trailing_slash_rule(comm: DockerCommunicator, tmp_path: Path) -> None:
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("1")
+    (src / "g").write_text("2")
+    asyncio.run(comm.upload_dir("/opt/a", str(src)))
+    asyncio.run(comm.upload_dir("/opt/b", str(src) + "/"))
+    code, out, _ = run(comm, "cd /opt && find a b | sort")
+    assert out == ["a", "a/tree", "a/tree/g", "a/tree/sub", "a/tree/sub/f",
+                   "b", "b/g", "b/sub", "b/sub/f"]  # fmt: skip
+
+
+def test_fix_upload_owner_uses_the_container_users_ids(
+    docker_client: Any, busybox_image: str, tmp_path: Path
+) -> None:
+    cid = start(docker_client, busybox_image, user="nobody")
+    try:
+        f = tmp_path / "f"
+        f.write_text("x")
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "g").write_text("y")
+        comm = DockerCommunicator(docker_client, cid, container_user="nobody")
+        asyncio.run(comm.upload("/tmp/f", f))
+        asyncio.run(comm.upload_dir("/tmp/", str(tmp_path / "d")))
+        assert run(comm, "stat -c %u:%g /tmp/f /tmp/d /tmp/d/g")[1] == ["65534:65534"] * 3
+        off = DockerCommunicator(
+            docker_client, cid, container_user="nobody", fix_upload_owner=False
+        )
+        asyncio.run(off.upload("/tmp/f2", f))
+        st = f.stat()
+        assert run(comm, "stat -c %u:%g /tmp/f2")[1] == [f"{st.st_uid}:{st.st_gid}"]
+    finally:
+        docker_client.remove_container(cid, force=True)
+
+
+def test_download_file_and_directory(comm: DockerCommunicator, tmp_path: Path) -> None:
+    run(
+        comm, "mkdir -p /srv/d/e && echo hi > /srv/d/e/f && echo top > /srv/d/t && ln -s d/t /srv/l"
+    )
+    buf = io.BytesIO()
+    asyncio.run(comm.download("/srv/d/t", buf))
+    assert buf.getvalue() == b"top\n"
+    buf = io.BytesIO()
+    asyncio.run(comm.download("/srv/l", buf))
+    assert buf.getvalue() == b"top\n"
+    asyncio.run(comm.download_dir("/srv/d", str(tmp_path / "one")))
+    asyncio.run(comm.download_dir("/srv/d/", str(tmp_path / "two")))
+    asyncio.run(comm.download_dir("/srv/d/*", str(tmp_path / "three")))
+    assert (tmp_path / "one" / "d" / "e" / "f").read_text() == "hi\n"
+    assert (tmp_path / "two" / "e" / "f").read_text() == "hi\n"
+    assert sorted(os.listdir(tmp_path / "three")) == ["e", "t"]
+
+
+def test_download_errors_are_clear(comm: DockerCommunicator, tmp_path: Path) -> None:
+    with pytest.raises(CommunicatorError, match="no such file in the container"):
+        asyncio.run(comm.download("/missing", io.BytesIO()))
+    with pytest.raises(CommunicatorError, match="it is a directory"):
+        asyncio.run(comm.download("/etc", io.BytesIO()))
+
+
+def test_a_removed_container_is_reported(docker_client: Any, busybox_image: str) -> None:
+    cid = start(docker_client, busybox_image)
+    docker_client.remove_container(cid, force=True)
+    with pytest.raises(CommunicatorError, match="is gone or stopped"):
+        run(DockerCommunicator(docker_client, cid), "true")
+
+
+def test_image_without_a_shell_is_reported(docker_client: Any, tmp_path: Path) -> None:
+    from fixtures.docker_engine import busybox_rootfs, image_exists, import_rootfs
+
+    tag = "imagesmith-test/busybox-nosh:1"
+    if not image_exists(docker_client, tag):
+        import_rootfs(docker_client, busybox_rootfs(shell=False), tag)
+    cid = docker_client.create_container(
+        tag, entrypoint=["/bin/busybox", "sleep", "60"],
+        host_config=docker_client.create_host_config(network_mode="none"),
+    )["Id"]  # fmt: skip
+    docker_client.start(cid)
+    try:
+        with pytest.raises(CommunicatorError, match="runs every command with /bin/sh"):
+            run(DockerCommunicator(docker_client, cid), "true")
+    finally:
+        docker_client.remove_container(cid, force=True)
