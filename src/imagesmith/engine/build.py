@@ -9,7 +9,8 @@ means for cleanups, as in Packer 1.6.6:
 - ``abort``: clean up nothing after a failure or an interrupt, saying so per step;
 - ``run-cleanup-provisioner``: like abort, except the provision step's cleanup (the
   ``error-cleanup-provisioner``) still runs;
-- ``ask``: on a failure, ask whether to clean up, abort or retry the step.
+- ``ask``: on a failure, ask whether to clean up, abort or retry the step. Unlike
+  Packer, a retry that succeeds clears the failure, so the build can still succeed.
 
 Cleanups run in a task of their own, shielded from the build task's cancellation, so an
 interrupt never cuts one short. Only the interrupt handler's explicit "abandon"

@@ -106,19 +106,24 @@ class Runner:
         sequential = self.debug or self.limit == 1
         if self.debug:
             console.say("Debug mode enabled. Builds will not be parallelized.")
-        names = [b.name for b in self.plan.builds]
-        console.announce_colors(names)
-
-        started = time.monotonic()
+        console.announce_colors([b.name for b in self.plan.builds])
+        # Signals stay handled until the summary is out: a late Ctrl-C then still
+        # reports a cancelled run instead of a Python traceback.
         if self.handle_signals:
             self.interrupts.install()
         try:
-            await self._run_builds(sequential)
+            return self._summarise(await self._timed_builds(sequential), exit_code)
         finally:
             if self.handle_signals:
                 self.interrupts.uninstall()
-        waited = time.monotonic() - started
 
+    async def _timed_builds(self, sequential: bool) -> float:
+        started = time.monotonic()
+        await self._run_builds(sequential)
+        return time.monotonic() - started
+
+    def _summarise(self, waited: float, exit_code: int) -> RunResult:
+        console = self.console
         console.say(f"\n==> Wait completed after {durafmt(waited)}")
         if self.interrupts.interrupted:
             console.say("Cleanly cancelled builds after being interrupted.")
