@@ -35,7 +35,7 @@ class ImageRenderer:
         generated: Mapping[str, Any] | None = None,
     ) -> str:
         for key, value in (data or {}).items():
-            text = text.replace("{{.%s}}" % key, str(value))
+            text = text.replace("{{." + key + "}}", str(value))
         return text
 
 

@@ -177,7 +177,8 @@ def test_pull_from_a_loopback_registry(
 
 
 def test_pull_failure_reports_the_daemons_reason(docker_registry: str) -> None:
-    out = run_build({"image": f"{docker_registry}/imagesmith/none:x", "commit": True}, ["true"])
+    missing = f"{docker_registry}/imagesmith/none:x"
+    out = run_build({"image": missing, "commit": True}, ["true"])
     assert out.result.exit_code == 1
     assert "Error pulling Docker image: " in out.output
     assert json.dumps("Starting docker container")[1:-1] not in out.output

@@ -96,7 +96,7 @@ def test_upload_dir_trailing_slash_rule(comm: DockerCommunicator, tmp_path: Path
     (src / "g").write_text("2")
     asyncio.run(comm.upload_dir("/opt/a", str(src)))
     asyncio.run(comm.upload_dir("/opt/b", str(src) + "/"))
-    code, out, _ = run(comm, "cd /opt && find a b | sort")
+    _, out, _ = run(comm, "cd /opt && find a b | sort")
     assert out == ["a", "a/tree", "a/tree/g", "a/tree/sub", "a/tree/sub/f",
                    "b", "b/g", "b/sub", "b/sub/f"]  # fmt: skip
 
