@@ -13,9 +13,10 @@ breaks the command line it produces; here every value is escaped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from imagesmith.golang import sprintf
 
 if TYPE_CHECKING:
     from imagesmith.engine.context import BuildInfo
@@ -60,102 +61,5 @@ def flatten_env(vars: Mapping[str, str], fmt: str) -> str:
     """Format every pair through ``fmt`` in byte order of the keys, quotes escaped."""
     out = []
     for key in sorted(vars, key=lambda k: k.encode()):
-        out.append(go_sprintf(fmt, key, vars[key].replace("'", QUOTE_ESCAPE)))
+        out.append(sprintf(fmt, key, vars[key].replace("'", QUOTE_ESCAPE)))
     return "".join(out)
-
-
-_VERB = re.compile(r"%([-+# 0]*)(?:\[(\d+)\])?(\d+)?(?:\.(\d*))?(.?)", re.DOTALL)
-
-
-def go_sprintf(fmt: str, *args: str) -> str:
-    """Go's ``fmt.Sprintf`` for string arguments, including its error markers.
-
-    Users write ``env_var_format`` for Go, so a format with too few or too many verbs
-    must come out the way Packer prints it (``%!s(MISSING)``, ``%!(EXTRA ...)``).
-    """
-    out: list[str] = []
-    pos = 0
-    argi = 0
-    reordered = False
-    while True:
-        pct = fmt.find("%", pos)
-        if pct < 0:
-            out.append(fmt[pos:])
-            break
-        out.append(fmt[pos:pct])
-        m = _VERB.match(fmt, pct)
-        assert m is not None  # the pattern matches any "%"
-        flags, index, width, prec, verb = m.groups()
-        pos = m.end()
-        if verb == "%":
-            out.append("%")
-            continue
-        if not verb:
-            out.append("%!(NOVERB)")
-            continue
-        if index is not None:
-            reordered = True
-            argi = int(index) - 1
-            if not 0 <= argi < len(args):
-                out.append(f"%!{verb}(BADINDEX)")
-                continue
-        if argi >= len(args):
-            out.append(f"%!{verb}(MISSING)")
-            continue
-        out.append(_format_string(args[argi], verb, flags, width, prec))
-        argi += 1
-    if not reordered and argi < len(args):
-        extra = ", ".join(f"string={a}" for a in args[argi:])
-        out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
-
-
-def _format_string(value: str, verb: str, flags: str, width: str | None, prec: str | None) -> str:
-    if verb in "sv":
-        text = value if prec is None else value[: int(prec or 0)]
-    elif verb == "q":
-        text = _go_quote(value)
-    elif verb in "xX":
-        data = value.encode()
-        if prec is not None:
-            data = data[: int(prec or 0)]
-        sep = " " if " " in flags else ""
-        text = sep.join(f"{b:02x}" for b in data)
-        text = text.upper() if verb == "X" else text
-    else:
-        return f"%!{verb}(string={value})"
-    if width is not None and len(text) < int(width):
-        pad = int(width) - len(text)
-        text = text + " " * pad if "-" in flags else " " * pad + text
-    return text
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def _go_quote(value: str) -> str:
-    """``strconv.Quote``: printable characters kept, the rest escaped."""
-    parts = ['"']
-    for ch in value:
-        if ch in _GO_ESCAPES:
-            parts.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            parts.append(ch)
-        elif ord(ch) < 0x80:
-            parts.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            parts.append(f"\\u{ord(ch):04x}")
-        else:
-            parts.append(f"\\U{ord(ch):08x}")
-    parts.append('"')
-    return "".join(parts)
