@@ -1,0 +1,217 @@
+"""``amazon-ebs``: build an EBS-backed AMI from a source AMI (Packer's amazon-ebs).
+
+The build is Packer 1.6.6's list of steps, with its output and API calls, and with
+what Packer lacks: every resource journalled and tagged with the run id the moment it
+exists, and cleanups that also remove the AMIs of a build that did not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from imagesmith.builders.amazon.artifact import BUILDER_ID, AMIArtifact
+from imagesmith.builders.amazon.config import LATE_FIELDS, EBSConfig
+from imagesmith.builders.amazon.template_data import GENERATED_KEYS
+from imagesmith.config.decode import RenderFailure
+from imagesmith.errors import ConfigError
+from imagesmith.plugins import Builder
+from imagesmith.template.functions import clean_ami_name
+
+if TYPE_CHECKING:
+    from imagesmith.builders.amazon.state import EBSState
+    from imagesmith.engine.artifact import Artifact
+    from imagesmith.engine.build import BuildRun
+    from imagesmith.engine.step import Step
+
+
+class AmazonEBSBuilder(Builder):
+    type_name = "amazon-ebs"
+    builder_id = BUILDER_ID
+    Config: ClassVar[type[EBSConfig]] = EBSConfig
+    config: EBSConfig
+    template_functions: ClassVar[dict[str, Any]] = {"clean_resource_name": clean_ami_name}
+
+    def prepare(self) -> list[str]:
+        c = self.config
+        if self.info.force:
+            c.ami.force_deregister = True
+        self._parse_late_fields()
+        errs, warnings = c.validate()
+        if errs:
+            raise ConfigError(errs)
+        return warnings
+
+    def generated_data_keys(self) -> tuple[str, ...]:
+        return GENERATED_KEYS
+
+    def _parse_late_fields(self) -> None:
+        """Packer parses the templates of the fields it renders later, and reports a
+        syntax error (``invalid '<key>': ...``) at once, alone."""
+        c = self.config
+        values: dict[str, Any] = {
+            "ami_description": c.ami.ami_description,
+            "run_tags": c.run.run_tags,
+            "run_tag": [[t.key, t.value] for t in c.run.run_tag],
+            "run_volume_tags": c.run_volume_tags,
+            "run_volume_tag": [[t.name, t.value] for t in c.run_volume_tag],
+            "spot_tags": c.run.spot_tags or {},
+            "spot_tag": [[t.key, t.value] for t in c.run.spot_tag],
+            "snapshot_tags": c.ami.snapshot_tags,
+            "snapshot_tag": [[t.key, t.value] for t in c.ami.snapshot_tag],
+            "tags": c.ami.tags,
+            "tag": [[t.key, t.value] for t in c.ami.tag],
+        }
+        for key in LATE_FIELDS:
+            for text in _strings(values[key]):
+                if "{{" not in text:
+                    continue
+                try:
+                    self.info.renderer.render(text)
+                except Exception as e:
+                    message = str(e)
+                    if message.startswith("template: ") and "executing" not in message:
+                        raise RenderFailure(f"invalid '{key}': {message} in:\n\n{text}") from None
+
+    async def run(self, build: BuildRun) -> Artifact | None:
+        from imagesmith import journal
+        from imagesmith.builders.amazon.aws import AwsSession
+        from imagesmith.builders.amazon.state import EBSState
+        from imagesmith.builders.amazon.tracking import Tracker
+        from imagesmith.rehearse import seam
+
+        c = self.config
+        rehearsal = seam.active()
+        aws = AwsSession(c.access, rehearsal=rehearsal)
+        run_journal = journal.for_run(self.info.run_uuid)
+        tracker = Tracker(
+            run_journal,
+            build=self.info.name,
+            endpoint=_endpoint(c.access.custom_endpoint_ec2),
+            profile=c.access.profile,
+            journalled=rehearsal is None,
+        )
+        state = EBSState(
+            config=c,
+            aws=aws,
+            tracker=tracker,
+            renderer=self.info.renderer,
+            build_name=self.info.name,
+            region=aws.region,
+            debug=self.info.debug,
+            rehearsal=rehearsal,
+        )
+        if rehearsal is None and not c.access.vault_aws_engine.empty():
+            from imagesmith.builders.amazon.vault import read_credentials
+
+            access_key, secret_key, token = await asyncio.to_thread(
+                read_credentials, c.access.vault_aws_engine
+            )
+            aws.use_credentials(access_key, secret_key, token)
+
+        run_journal.open()
+        try:
+            await build.run_steps(self._steps(state, build), state)
+            if not state.amis or c.skip_create_ami or build.cancelled:
+                return None
+            await _deliver(state, build)
+        finally:
+            run_journal.release()
+            self.api_calls = dict(aws.counter.counts)
+        return AMIArtifact(state.amis, aws, dict(build.generated_data))
+
+    def _steps(self, state: EBSState, build: BuildRun) -> list[Step[EBSState]]:
+        from imagesmith.builders.amazon import (
+            step_ami,
+            step_attributes,
+            step_connect,
+            step_copy,
+            step_iam,
+            step_instance,
+            step_keypair,
+            step_prevalidate,
+            step_security_group,
+            step_source,
+            step_spot,
+            step_stop,
+        )
+
+        c = self.config
+        launch: Step[EBSState] = (
+            step_spot.StepRunSpotInstance()
+            if c.run.is_spot
+            else step_instance.StepRunSourceInstance()
+        )
+        steps: list[Step[EBSState]] = [
+            step_prevalidate.StepPreValidate(),
+            step_source.StepSourceAMIInfo(),
+            step_source.StepNetworkInfo(),
+            step_keypair.StepKeyPair(),
+            step_security_group.StepSecurityGroup(),
+            step_iam.StepIamInstanceProfile(),
+            step_instance.StepCleanupVolumes(),
+            launch,
+            step_connect.StepGetPassword(),
+            step_connect.StepCreateSSMTunnel(),
+            step_connect.AmazonStepConnect(state),
+            step_connect.StepSetGeneratedData(),
+            build.provision_step(lambda s: s.comm),
+            step_stop.StepCleanupTempKeys(),
+            step_stop.StepStopEBSBackedInstance(),
+            step_stop.StepModifyEBSBackedInstance(),
+            step_ami.StepDeregisterAMI(),
+            step_ami.StepCreateAMI(),
+            step_copy.StepAMIRegionCopy(),
+        ]
+        if c.ami.deprecate_at:
+            steps.append(step_attributes.StepEnableDeprecation())
+        steps += [
+            step_attributes.StepModifyAMIAttributes(),
+            step_attributes.StepCreateTags(),
+        ]
+        return steps
+
+
+async def _deliver(state: EBSState, build: BuildRun) -> None:
+    """The AMIs are the build's now: take off the run-id tag and cross them off the
+    journal, so that ``imagesmith cleanup`` never takes them for leftovers."""
+    from imagesmith.builders.amazon import tracking
+    from imagesmith.builders.amazon.aws import AwsError
+
+    for region, image_id in state.amis.items():
+        try:
+            await state.aws.call(
+                "delete_tags",
+                region=region,
+                retry_codes=("InvalidAMIID.NotFound",),
+                Resources=[image_id],
+                Tags=[{"Key": tracking.RUN_ID_TAG}],
+            )
+        except AwsError as e:
+            build.ui.error(
+                f"Could not remove the {tracking.RUN_ID_TAG} tag from AMI {image_id} in "
+                f"{region}: {e}. Remove it by hand: imagesmith cleanup -force would take "
+                "the AMI for a leftover."
+            )
+            continue
+        state.tracker.gone(tracking.IMAGE, image_id, region)
+
+
+def _endpoint(custom: str) -> str:
+    """The EC2 endpoint to note in the journal, so that cleanup talks to the same API."""
+    return (
+        custom
+        or os.environ.get("AWS_ENDPOINT_URL_EC2", "")
+        or os.environ.get("AWS_ENDPOINT_URL", "")
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (str(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

@@ -1,0 +1,49 @@
+"""The AWS regions this version knows, read from botocore's endpoint data.
+
+Packer 1.6.6 only learns that a region is misspelt from DescribeRegions, once the
+build has started. ``validate`` checks here instead, without importing botocore: its
+``endpoints.json`` is read as a plain file.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    path = os.path.join(os.path.dirname(spec.origin), "data", "endpoints.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(r for part in data.get("partitions", []) for r in part.get("regions", {}))
+
+
+def is_known(region: str) -> bool:
+    known = known_regions()
+    # Without the data there is nothing to check against; the build's DescribeRegions
+    # call still catches a wrong name.
+    return not known or region in known
+
+
+def unknown_message(key: str, region: str) -> str:
+    return (
+        f'{key}: "{region}" is not an AWS region this version knows. Check the spelling, '
+        "or set skip_region_validation to true for a region newer than this version."
+    )
+
+
+def is_china(region: str) -> bool:
+    return region.startswith("cn-")
+
+
+def is_gov_cloud(region: str) -> bool:
+    return region.startswith("us-gov-")

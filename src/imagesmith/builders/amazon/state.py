@@ -1,0 +1,63 @@
+"""What the steps of one amazon-ebs build share.
+
+Each step's docstring says which of these fields it reads and which it sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagesmith.builders.amazon.aws import AwsSession
+    from imagesmith.builders.amazon.config import EBSConfig
+    from imagesmith.builders.amazon.tracking import Tracker
+    from imagesmith.communicators.base import Communicator
+    from imagesmith.engine.context import Renderer
+    from imagesmith.rehearse.seam import RehearsalTarget
+
+#: A decoded AWS answer or resource description (boto3 gives plain dicts).
+Json = dict[str, Any]
+
+
+@dataclass
+class EBSState:
+    config: EBSConfig
+    aws: AwsSession
+    tracker: Tracker
+    renderer: Renderer
+    build_name: str
+    region: str
+    debug: bool = False
+    rehearsal: RehearsalTarget | None = None
+
+    # StepSourceAMIInfo
+    source_image: Json | None = None
+    # StepNetworkInfo
+    vpc_id: str = ""
+    subnet_id: str = ""
+    availability_zone: str = ""
+    # StepKeyPair: the key pair name given to RunInstances, and the temporary key's
+    # private half (a key file of the user's is read by the communicator itself).
+    key_pair_name: str = ""
+    private_key: str = ""
+    # StepSecurityGroup
+    security_group_ids: list[str] = field(default_factory=list)
+    # StepIamInstanceProfile
+    instance_profile: str = ""
+    # StepRunSourceInstance / StepRunSpotInstance
+    instance: Json | None = None
+    # Where SSH listens when something other than the instance's address says so
+    # (a rehearsal's stand-in machine).
+    connect_override: tuple[str, int] | None = None
+    connect_host: str = ""
+    # StepConnect
+    comm: Communicator | None = None
+    # stepCreateAMI and after: region -> AMI id, region -> snapshot ids.
+    amis: dict[str, str] = field(default_factory=dict)
+    snapshots: dict[str, list[str]] = field(default_factory=dict)
+    intermediary_image: bool = False
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.instance["InstanceId"]) if self.instance else ""
