@@ -6,6 +6,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from imagesmith.cli.common import GlobalOptions, make_console, usage_error
+from imagesmith.cli.flags import FlagError, FlagSet
+
 if TYPE_CHECKING:
     from imagesmith.engine.plan import Plan
     from imagesmith.engine.runner import RunResult
@@ -34,52 +37,9 @@ Options:
   -var-file=path                JSON or HCL2 file containing user variables."""  # noqa: E501 - Packer's text
 
 ON_ERROR_CHOICES = ["cleanup", "abort", "ask", "run-cleanup-provisioner"]
-HELP_FLAGS = ("-h", "-help", "--help")
 
 
-class UsageError(Exception):
-    """Bad arguments: the help is printed, then this message (if any), and rc is 1."""
-
-
-def run(argv: list[str], console_options: Any) -> int:
-    from imagesmith.ui.console import Console
-
-    machine_readable = bool(getattr(console_options, "machine_readable", False))
-    if any(arg in HELP_FLAGS for arg in _flag_args(argv)):
-        Console(machine_readable=machine_readable).say(HELP)
-        return 0
-
-    try:
-        options, template = parse_args(argv)
-    except UsageError as exc:
-        console = Console(machine_readable=machine_readable)
-        console.say(HELP)
-        if str(exc):
-            console.error(str(exc))
-        return 1
-
-    console = Console(
-        machine_readable=machine_readable,
-        color=None if options["color"] else False,
-        timestamp=options["timestamp-ui"],
-    )
-    return build(template, options, console)
-
-
-def _flag_args(argv: list[str]) -> list[str]:
-    """The arguments Go's flag parser would read as flags (up to the first positional)."""
-    flags = []
-    for arg in argv:
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            break
-        flags.append(arg)
-    return flags
-
-
-def parse_args(argv: list[str]) -> tuple[dict[str, Any], str]:
-    """Parse ``build``'s flags; raises UsageError."""
-    from imagesmith.cli.flags import FlagError, FlagSet
-
+def flag_set() -> FlagSet:
     flags = FlagSet("build")
     flags.bool("color", True)
     flags.bool("debug", False)
@@ -89,24 +49,28 @@ def parse_args(argv: list[str]) -> tuple[dict[str, Any], str]:
     flags.string("on-error", "cleanup", choices=ON_ERROR_CHOICES)
     flags.int("parallel-builds", 0)
     flags.bool("timestamp-ui", False)
-    flags.multi("var")
+    flags.vars("var")
     flags.multi("var-file")
     flags.string("config-type", "")
+    return flags
+
+
+def run(argv: list[str], console_options: GlobalOptions) -> int:
     try:
-        values, positional = flags.parse(argv)
+        options, positional = flag_set().parse(argv)
     except FlagError as exc:
-        raise UsageError(str(exc)) from None
-    values["var"] = [_split_var(v) for v in values["var"]]
+        return usage_error(make_console(console_options), HELP, str(exc))
     if len(positional) != 1:
-        raise UsageError("")
-    return values, positional[0]
+        return usage_error(make_console(console_options), HELP)
 
+    from imagesmith.ui.console import Console
 
-def _split_var(arg: str) -> tuple[str, str]:
-    key, sep, value = arg.partition("=")
-    if not sep:
-        raise UsageError(f"invalid value \"{arg}\" for flag -var: No '=' value in arg: {arg}")
-    return key, value
+    console = Console(
+        machine_readable=console_options.machine_readable,
+        color=None if options["color"] else False,
+        timestamp=options["timestamp-ui"],
+    )
+    return build(positional[0], options, console)
 
 
 def build(template: str, options: dict[str, Any], console: Console) -> int:
