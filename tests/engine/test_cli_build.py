@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from engine.clirun import Live, base_env, imagesmith_cmd, normalise, run, write_template
+from engine.clirun import (
+    Live,
+    base_env,
+    imagesmith_cmd,
+    normalise,
+    run,
+    run_interactive,
+    write_template,
+)
 
 
 def steps_template(*builds: tuple[str, list[str]], **extra: Any) -> dict[str, Any]:
@@ -355,4 +363,52 @@ def test_only_matching_nothing_is_success(tmp_path: Path) -> None:
     assert re.fullmatch(
         r"\n==> Wait completed after <d>\n\n==> Builds finished but no artifacts were created.\n",
         result.out,
+    )
+
+
+def test_debug_pauses_on_a_terminal(tmp_path: Path) -> None:
+    write_template(tmp_path, steps_template(("b", ["StepOne", "StepTwo"])))
+    cmd = imagesmith_cmd("-debug", "-color=false", "t.json", doubles=True)
+    result = run_interactive(cmd, tmp_path, [])
+    assert result.rc == 0
+    pause = "Press enter to continue. \r\n"
+    assert normalise(result.out).startswith(
+        "Debug mode enabled. Builds will not be parallelized.\r\n"
+        "==> b: run StepOne\r\n"
+        f"==> b: Pausing after run of step 'StepOne'. {pause}"
+        "==> b: run StepTwo\r\n"
+        f"==> b: Pausing after run of step 'StepTwo'. {pause}"
+        f"==> b: Pausing before cleanup of step 'StepTwo'. {pause}"
+        "==> b: cleanup StepTwo\r\n"
+        f"==> b: Pausing before cleanup of step 'StepOne'. {pause}"
+        "==> b: cleanup StepOne\r\n"
+        "Build 'b' finished after <d>.\r\n"
+    )
+
+
+def test_on_error_ask_on_a_terminal(tmp_path: Path) -> None:
+    write_template(tmp_path, steps_template(("b", ["StepOne", "StepTwo:fail=broken"])))
+    cmd = imagesmith_cmd("-on-error=ask", "-color=false", "t.json", doubles=True)
+    result = run_interactive(cmd, tmp_path, ["what", "retry", "abort"])
+    assert result.rc == 1
+    prompt = (
+        "==> b: [c] Clean up and exit, [a] abort without cleanup, or [r] retry step "
+        "(build may fail even if retry succeeds)? "
+    )
+    assert normalise(result.out).startswith(
+        "==> b: run StepOne\r\n"
+        "==> b: run StepTwo\r\n"
+        "==> b: broken\r\n"
+        '==> b: Step "StepTwo" failed\r\n'
+        f"{prompt}what\r\n"
+        '==> b: Incorrect input: "what"\r\n'
+        f"{prompt}retry\r\n"
+        "==> b: run StepTwo\r\n"
+        "==> b: broken\r\n"
+        '==> b: Step "StepTwo" failed\r\n'
+        f"{prompt}abort\r\n"
+        "==> b: broken\r\n"
+        '==> b: Step "StepTwo" failed, aborting...\r\n'
+        '==> b: aborted: skipping cleanup of step "StepOne"\r\n'
+        "Build 'b' errored after <d>: broken\r\n"
     )
