@@ -64,7 +64,9 @@ def test_signal_during_provisioning_removes_the_container(
     assert elapsed < 20, rest
 
 
-def test_signal_while_the_container_starts_leaves_nothing(docker_client: Any, busybox_image: str) -> None:
+def test_signal_while_the_container_starts_leaves_nothing(
+    docker_client: Any, busybox_image: str
+) -> None:
     for delay in (0.3, 0.5, 0.7):
         run_uuid = str(uuid.uuid4())
         proc = start_build(run_uuid, busybox_image)

@@ -47,7 +47,9 @@ def listing(client: Any, image: str) -> list[str]:
     return out
 
 
-def test_same_files_and_config_as_packer(docker_client: Any, base_image: str, tmp_path: Path) -> None:
+def test_same_files_and_config_as_packer(
+    docker_client: Any, base_image: str, tmp_path: Path
+) -> None:
     packer = shutil.which("packer")
     if packer is None:
         pytest.skip("packer is not installed")

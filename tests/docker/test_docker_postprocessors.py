@@ -38,8 +38,13 @@ def test_tag_then_save_and_tag_with_the_deprecated_key(
     assert f"    docker (docker-tag): Tagging image: {image_id}" in lines
     assert f"    docker (docker-tag): Repository: {repo}:v1" in lines
     assert f"    docker (docker-save): Saved to: {saved}" in lines
-    assert any(ln.startswith('==> docker (docker-tag): Deprecation warning: "tag" option') for ln in lines)
-    assert f"--> docker: Imported Docker image: {repo}:latest with tags {repo}:v1 {repo}:latest" in lines
+    assert any(
+        ln.startswith('==> docker (docker-tag): Deprecation warning: "tag" option') for ln in lines
+    )
+    assert (
+        f"--> docker: Imported Docker image: {repo}:latest with tags {repo}:v1 {repo}:latest"
+        in lines
+    )
     assert f"--> docker: Imported Docker image: {repo}:old with tags {repo}:old" in lines
     assert docker_client.inspect_image(f"{repo}:v1")["Id"] == image_id
     with tarfile.open(saved) as tar:

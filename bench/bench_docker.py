@@ -1,0 +1,155 @@
+"""Docker builder benchmarks: imagesmith against packer 1.6.6 on the same templates.
+
+    python bench/bench_docker.py        (or bench/run docker)
+
+1. A busybox base, a shell and a file provisioner, ``changes``, ``docker-tag`` (and
+   ``manifest`` when that post-processor is installed): whole ``build`` wall time.
+2. Uploading a 20,000-file tree with the file provisioner, twice: into the container's
+   own file system (bound by how fast this disk creates files, the same for both), and
+   into a tmpfs volume (what the transfer itself costs).
+
+Each case runs both tools alternately, three times, and compares medians.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fixtures.docker_engine import BUSYBOX_IMAGE, busybox_rootfs, image_exists, import_rootfs
+
+ROUNDS = 3
+RUN = ["-d", "-i", "-t", "--network", "none", "--entrypoint=/bin/sh", "--", "{{.Image}}"]
+
+
+def has_manifest() -> bool:
+    from imagesmith.plugins import registry
+
+    try:
+        registry.get("post-processor", "manifest")
+    except (LookupError, ImportError):
+        return False
+    return True
+
+
+def small_template(repo: str) -> dict[str, object]:
+    chain: list[dict[str, object]] = [
+        {"type": "docker-tag", "repository": repo, "tags": ["v1", "latest"]}
+    ]
+    if has_manifest():
+        chain.append({"type": "manifest"})
+    return {
+        "builders": [{"type": "docker", "image": BUSYBOX_IMAGE, "pull": False, "commit": True,
+                      "run_command": RUN, "changes": ["ENV FOO=bar", "LABEL a=b", "WORKDIR /opt"]}],
+        "provisioners": [
+            {"type": "shell", "inline": ["mkdir -p /opt/app", "echo hello > /opt/app/hi"]},
+            {"type": "file", "source": "payload.txt", "destination": "/opt/app/payload.txt"},
+        ],
+        "post-processors": [chain],
+    }  # fmt: skip
+
+
+def tree_template(source: str, volume: str | None) -> dict[str, object]:
+    builder: dict[str, object] = {"type": "docker", "image": BUSYBOX_IMAGE, "pull": False,
+                                  "discard": True, "run_command": RUN}  # fmt: skip
+    dest = "/tmp/tree"
+    if volume:
+        builder["volumes"] = {volume: "/data"}
+        dest = "/data/tree"
+    return {"builders": [builder],
+            "provisioners": [{"type": "file", "source": source, "destination": dest}]}  # fmt: skip
+
+
+def make_tree(root: Path, files: int = 20_000) -> None:
+    if root.exists():
+        return
+    for d in range(files // 200):
+        sub = root / f"d{d:03}"
+        sub.mkdir(parents=True)
+        for f in range(200):
+            (sub / f"f{f:03}.txt").write_bytes(os.urandom(512))
+
+
+def timed(cmd: list[str], cwd: Path, before: object = None) -> float:
+    if callable(before):
+        before()
+    env = dict(os.environ, CHECKPOINT_DISABLE="1")
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def compare(
+    name: str, template: dict[str, object], cwd: Path, goal: float, before: object = None
+) -> float:
+    (cwd / "t.json").write_text(json.dumps(template))
+    packer, ours = [], []
+    for _ in range(ROUNDS):
+        packer.append(timed(["packer", "build", "-color=false", "t.json"], cwd, before))
+        ours.append(
+            timed(
+                [sys.executable, "-m", "imagesmith", "build", "-color=false", "t.json"], cwd, before
+            )
+        )
+    p, o = statistics.median(packer), statistics.median(ours)
+    ratio = o / p
+    verdict = "meets" if ratio <= goal else "misses"
+    print(
+        f"{name}: packer {p:.3f}s  imagesmith {o:.3f}s  ratio {ratio:.2f} ({verdict} goal <= {goal})"
+    )
+    return ratio
+
+
+def main() -> int:
+    if shutil.which("packer") is None:
+        print("packer is not installed; nothing to compare against")
+        return 1
+    import docker
+
+    client = docker.APIClient(version="auto")
+    if not image_exists(client, BUSYBOX_IMAGE):
+        import_rootfs(client, busybox_rootfs(), BUSYBOX_IMAGE)
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        (work / "payload.txt").write_text("payload\n" * 100)
+        suffix = (
+            "" if has_manifest() else " (manifest post-processor not installed: left out of both)"
+        )
+        compare("busybox + 2 provisioners + changes + docker-tag" + suffix,
+                small_template("imagesmith-bench/small"), work, 0.5)  # fmt: skip
+        tree = work / "tree"
+        make_tree(tree)
+        compare("20,000-file upload into the container file system", tree_template(str(tree), None),
+                work, 0.5)  # fmt: skip
+        shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
+        try:
+
+            def empty_volume() -> None:
+                shutil.rmtree(shm / "tree", ignore_errors=True)
+
+            compare("20,000-file upload into a tmpfs volume", tree_template(str(tree), str(shm)),
+                    work, 0.5, empty_volume)  # fmt: skip
+        finally:
+            shutil.rmtree(shm, ignore_errors=True)
+    for ref in ("imagesmith-bench/small:v1", "imagesmith-bench/small:latest"):
+        try:
+            client.remove_image(ref, force=True)
+        except docker.errors.DockerException:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
