@@ -281,6 +281,9 @@ class SSHCommunicator(Communicator):
                 # The remote side stopped reading (its command failed): its exit status
                 # and stderr below say why.
                 pass
+            except OSError as e:
+                # Reading the local side failed (unreadable file, broken link).
+                raise CommunicatorError(f"cannot read what is to be uploaded: {e}") from None
             await process.wait_closed()
             stderr = await err_task
             status = _exit_status(process)
@@ -444,7 +447,7 @@ def _read_chunks(f: BinaryIO) -> Iterator[bytes]:
 
 def _walk(root: str, base: str) -> Iterator[tuple[str, str, bool, int]]:
     """(local path, remote path, is a directory, mode) for every entry below ``root``."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         rel = os.path.relpath(dirpath, root)
         remote_dir = base if rel == "." else posixpath.join(base, *Path(rel).parts)
         for name in sorted(dirnames):

@@ -82,7 +82,8 @@ class SSHSettings:
     bastion: Endpoint | None = None
     proxy: Proxy | None = None
     pty: bool = False
-    agent_forwarding: bool = False
+    #: The ssh-agent socket to forward to the machine, or None.
+    agent_forwarding: str | None = None
     ciphers: tuple[str, ...] = PREFERRED_CIPHERS
     kex_algs: tuple[str, ...] = ()
     keepalive_interval: float = 5.0
@@ -107,10 +108,10 @@ class SSHSettings:
         """
         agent = os.environ.get("SSH_AUTH_SOCK") or None
         target = Endpoint(host, port or config.port, config.ssh_username, config.ssh_password)
-        target.client_keys = load_keys(
+        target.client_keys, via_agent = load_keys(
             config.ssh_private_key_file, config.ssh_certificate_file, private_key, agent
         )
-        if config.ssh_agent_auth:
+        if config.ssh_agent_auth or via_agent:
             target.agent_path = _require_agent(agent)
         bastion = None
         if config.ssh_bastion_host:
@@ -120,10 +121,10 @@ class SSHSettings:
                 config.ssh_bastion_username,
                 config.ssh_bastion_password,
             )
-            bastion.client_keys = load_keys(
+            bastion.client_keys, via_agent = load_keys(
                 config.bastion_private_key_file, config.bastion_certificate_file, None, agent
             )
-            if config.ssh_bastion_agent_auth:
+            if config.ssh_bastion_agent_auth or via_agent:
                 bastion.agent_path = _require_agent(agent)
         proxy = None
         if config.ssh_proxy_host:
@@ -143,7 +144,7 @@ class SSHSettings:
             bastion=bastion,
             proxy=proxy,
             pty=config.ssh_pty,
-            agent_forwarding=bool(agent) and not config.ssh_disable_agent_forwarding,
+            agent_forwarding=None if config.ssh_disable_agent_forwarding else agent,
             ciphers=tuple(config.ssh_ciphers) or PREFERRED_CIPHERS,
             kex_algs=tuple(config.ssh_key_exchange_algorithms),
             keepalive_interval=keepalive,
@@ -167,14 +168,16 @@ def _require_agent(agent: str | None) -> str:
 
 def load_keys(
     key_file: str, cert_file: str, key_data: bytes | None, agent: str | None
-) -> list[Any]:
+) -> tuple[list[Any], bool]:
+    """The keys to offer, and whether the agent must be asked (it holds the key file's
+    key, which is encrypted)."""
     import asyncssh
 
     keys: list[Any] = []
     if key_data:
         keys.append(asyncssh.import_private_key(key_data))
     if not key_file:
-        return keys
+        return keys, False
     path = expand_user(key_file)
     try:
         key = _read_private_key(path, agent)
@@ -183,7 +186,7 @@ def load_keys(
             "key", f"cannot read ssh_private_key_file {path}: {e.strerror}"
         ) from None
     if key is None:
-        return keys  # the agent holds it: agent keys are offered through agent_path
+        return keys, True
     if cert_file:
         try:
             cert = asyncssh.read_certificate(expand_user(cert_file))
@@ -194,7 +197,7 @@ def load_keys(
         keys.append((key, cert))
     else:
         keys.append(key)
-    return keys
+    return keys, False
 
 
 def _read_private_key(path: str, agent: str | None) -> Any:
@@ -302,14 +305,34 @@ def _ask_passphrase(path: str) -> str | None:
 # -- connecting --------------------------------------------------------------------------------
 
 
-def _options(endpoint: Endpoint, settings: SSHSettings, timeout: float) -> dict[str, Any]:
+async def _agent_keys(endpoint: Endpoint) -> list[Any]:
+    """The keys ssh-agent offers, for ``ssh_agent_auth``. asyncssh would only consult
+    the agent together with default key files from ~/.ssh, which Packer never reads."""
+    import asyncssh
+
+    if not endpoint.agent_path:
+        return []
+    try:
+        async with asyncssh.connect_agent(endpoint.agent_path) as agent:
+            return list(await agent.get_keys())
+    except (OSError, asyncssh.Error) as e:
+        raise ConnectFailure(
+            "config", f"cannot use ssh-agent at {endpoint.agent_path}: {e}"
+        ) from None
+
+
+def _options(
+    endpoint: Endpoint, settings: SSHSettings, timeout: float, agent_keys: list[Any]
+) -> dict[str, Any]:
+    keys = [*agent_keys, *endpoint.client_keys]
     opts: dict[str, Any] = {
         "username": endpoint.username,
         "known_hosts": None,  # temporary machines: keys are not pinned (as Packer)
         "config": None,  # ~/.ssh/config must not change what a template says
-        "client_keys": endpoint.client_keys or None,
-        "agent_path": endpoint.agent_path,
-        "agent_forwarding": settings.agent_forwarding,
+        # None (not []) turns public-key auth off instead of loading ~/.ssh/id_*.
+        "client_keys": keys or None,
+        "agent_path": None,
+        "agent_forwarding": settings.agent_forwarding or False,
         "password": endpoint.password or None,
         "encryption_algs": list(settings.ciphers),
         "gss_auth": False,
@@ -346,8 +369,9 @@ async def open_connection(
     if settings.bastion is not None:
         b = settings.bastion
         if bastion is None or bastion.is_closed():
+            options = _options(b, settings, limit, await _agent_keys(b))
             bastion = await _attempt(
-                asyncssh.connect(b.host, b.port, **_options(b, settings, limit)),
+                asyncssh.connect(b.host, b.port, **options),
                 f"the bastion {b.address}",
                 limit,
             )
@@ -360,7 +384,7 @@ async def open_connection(
             limit,
         )
         where = f"{target.address} (through the SOCKS proxy)"
-    options = _options(target, settings, limit)
+    options = _options(target, settings, limit, await _agent_keys(target))
     host = target.host if "sock" not in extra else None
     port = target.port if "sock" not in extra else ()
     conn = await _attempt(asyncssh.connect(host or "", port, **extra, **options), where, limit)

@@ -8,7 +8,7 @@ chunks so nothing is held whole in memory.
 What goes into the headers is chosen to give the result Packer's scp upload gives:
 owner 0/0 without names (the extracting user owns the files), mtime "now" (scp
 without ``-p`` keeps no times), file modes masked by the remote umask, directory
-modes exact.
+modes exact, symbolic links followed.
 """
 
 from __future__ import annotations
@@ -87,24 +87,30 @@ def tar_stream(root: str, arcname: str, *, umask: int = 0o022) -> Iterator[bytes
 def _pieces(root: str, arcname: str, umask: int) -> Iterator[bytes]:
     now = int(time.time())
     top = os.fsencode(arcname.strip("/"))
+    root_st = os.stat(root)
     if top:
-        yield _header(top + b"/", stat.S_IMODE(os.stat(root).st_mode), 0, now, b"5")
-    stack = [(root, top)]
+        yield _header(top + b"/", stat.S_IMODE(root_st.st_mode), 0, now, b"5")
+    # Symbolic links are followed, as Packer's scp upload does; the directories on the
+    # current path are remembered so that a link back up cannot loop forever.
+    stack = [(root, top, frozenset({(root_st.st_dev, root_st.st_ino)}))]
     while stack:
-        directory, arc = stack.pop()
+        directory, arc, ancestors = stack.pop()
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
         subdirs = []
         for entry in entries:
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                raise OSError(f"{entry.path}: broken symbolic link") from None
             name = (arc + b"/" if arc else b"") + os.fsencode(entry.name)
             mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    raise OSError(f"{entry.path}: symbolic link loop")
                 yield _header(name + b"/", mode, 0, now, b"5")
-                subdirs.append((entry.path, name))
-            elif stat.S_ISLNK(st.st_mode):
-                target = os.fsencode(os.readlink(entry.path))
-                yield _header(name, 0o777, 0, now, b"2", target)
+                subdirs.append((entry.path, name, ancestors | {key}))
             elif stat.S_ISREG(st.st_mode):
                 yield from _file(entry.path, name, mode & ~umask, now)
             # Sockets, fifos and devices are skipped, as scp skips them.
