@@ -156,8 +156,9 @@ def test_image_without_tmp_fails_on_upload_at_once(docker_client: Any, tmp_path:
 
 
 def test_container_that_exits_at_once_is_explained(busybox_image: str) -> None:
-    out = run_build({"image": busybox_image, "pull": False, "commit": True,
-                     "run_command": ["--network", "none", "{{.Image}}", "/bin/sh"]}, ["true"])  # fmt: skip
+    run_command = ["--network", "none", "{{.Image}}", "/bin/sh"]
+    raw = {"image": busybox_image, "pull": False, "commit": True, "run_command": run_command}
+    out = run_build(raw, ["true"])
     assert out.result.exit_code == 1
     assert "The container stopped as soon as it started" in out.output
 

@@ -23,13 +23,15 @@ def test_tag_then_save_and_tag_with_the_deprecated_key(
 ) -> None:
     repo = f"imagesmith-test/built-{uuid.uuid4().hex[:8]}"
     saved = tmp_path / "image.tar"
+    tag = post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["v1", "latest"]})
+    old = post_processor(DockerTagPostProcessor, {"repository": repo, "tag": "old"})
+    save = post_processor(DockerSavePostProcessor, {"path": str(saved)})
     out = run_build(
         {"image": busybox_image, "pull": False, "commit": True},
         ["echo x > /x"],
         [
-            [("docker-tag", post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["v1", "latest"]})),
-             ("docker-save", post_processor(DockerSavePostProcessor, {"path": str(saved)}))],
-            [("docker-tag", post_processor(DockerTagPostProcessor, {"repository": repo, "tag": "old"}))],
+            [("docker-tag", tag), ("docker-save", save)],
+            [("docker-tag", old)],
         ],
     )  # fmt: skip
     assert out.result.exit_code == 0, out.output
@@ -85,10 +87,11 @@ def test_push_with_login_to_a_loopback_registry(
 ) -> None:
     address, user, password = docker_registry_auth
     repo = f"{address}/imagesmith/pushed"
+    tag = post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["t1"]})
     out = run_build(
         {"image": busybox_image, "pull": False, "commit": True},
         ["echo pushed > /p"],
-        [[("docker-tag", post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["t1"]})),
+        [[("docker-tag", tag),
           ("docker-push", post_processor(DockerPushPostProcessor, {
               "login": True, "login_server": address, "login_username": user,
               "login_password": password}))]],
