@@ -1,0 +1,1 @@
+"""The ``imagesmith`` command line: one module per command, dispatched by ``main``."""
