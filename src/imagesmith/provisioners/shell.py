@@ -178,10 +178,7 @@ class ShellProvisioner(Provisioner):
                 lines.append(ctx.info.renderer.render(command, data=generated, generated=generated))
             except Exception as e:
                 raise BuildError(f"Error interpolating Inline: {e}") from None
-        fd, path = tempfile.mkstemp(prefix="packer-shell")
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
+        return _local_script("\n".join(lines) + "\n")
 
     async def _upload_env_file(self, comm: Communicator, content: str) -> str:
         path = f"{self.remote_folder}/varfile_{random.randrange(9999)}.sh"
@@ -220,10 +217,10 @@ class ShellProvisioner(Provisioner):
                 return
             raise BuildError(DISCONNECTED)
         if status not in self.valid_codes:
-            what = f"inline script {path}" if inline else path
+            what = f"the inline commands, run as {path}" if inline else f"script: {path}"
             raise BuildError(
                 f"Script exited with non-zero exit status: {status}."
-                f"Allowed exit codes are: {format_list(self.valid_codes)} (script: {what})"
+                f"Allowed exit codes are: {format_list(self.valid_codes)} ({what})"
             )
 
     async def _remove(self, comm: Communicator, paths: list[str]) -> None:
@@ -253,3 +250,18 @@ class ShellProvisioner(Provisioner):
                 raise
             except Exception as e:
                 raise BuildError(f"{what}: {e}") from None
+
+
+def _local_script(text: str) -> str:
+    """Write ``text`` to a new ``packer-shell<digits>`` file in the temp directory (the
+    name Packer's Go temp files have, which users and log filters know)."""
+    folder = tempfile.gettempdir()
+    while True:
+        path = os.path.join(folder, f"packer-shell{random.randrange(10**9, 10**10)}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
