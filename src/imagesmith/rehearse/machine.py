@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,8 @@ from imagesmith.errors import ImagesmithError
 LABEL = "imagesmith.rehearsal"
 LABEL_RUN = "imagesmith.rehearsal.run"
 IMAGE_REPOSITORY = "imagesmith-rehearsal"
+# Backing files of volume stand-ins live in <tmp>/<prefix><pid>-XXXX/.
+VOLUMES_PREFIX = "imagesmith-rehearsal-volumes-"
 
 # The container's main process: prepare the user as cloud-init would, start sshd on
 # the given port, and live only while imagesmith keeps stdin open.
@@ -390,7 +393,7 @@ class ContainerMachines:
         if not wanted or not loop_volumes_supported():
             return []
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="imagesmith-rehearsal-volumes-"))
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"{VOLUMES_PREFIX}{os.getpid()}-"))
         pairs: list[str] = []
         for path, size_gib in wanted:
             backing = self._workdir / (path.strip("/").replace("/", "_") + ".img")
@@ -404,6 +407,37 @@ class ContainerMachines:
                 continue
             pairs += [done.stdout.strip(), path]
         return pairs
+
+
+def sweep_stale_volumes() -> list[str]:
+    """Detach the loop devices and delete the files of rehearsals whose process died
+    without cleaning up (SIGKILL). Returns the loop devices detached."""
+    if not loop_volumes_supported():
+        return []
+    pattern = re.compile(re.escape(VOLUMES_PREFIX) + r"(\d+)-")
+    detached = []
+    listing = subprocess.run(["losetup", "-J", "-l"], capture_output=True, text=True)
+    with contextlib.suppress(ValueError):
+        for dev in json.loads(listing.stdout or "{}").get("loopdevices", []):
+            found = pattern.search(dev.get("back-file") or "")
+            stale = found is not None and not _alive(int(found.group(1)))
+            if stale and subprocess.run(["losetup", "-d", dev["name"]]).returncode == 0:
+                detached.append(dev["name"])
+    for path in Path(tempfile.gettempdir()).glob(VOLUMES_PREFIX + "*"):
+        found = pattern.search(path.name + "-")
+        if found and not _alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+    return detached
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _collect(attach: Any, into: list[bytes]) -> None:
