@@ -6,6 +6,8 @@ Packer wraps error diagnostics at 80 columns, so error texts are compared with
 whitespace runs collapsed; rendered results are compared exactly.
 """
 
+# ruff: noqa: E501  (tables of exact Go texts, one case per line)
+
 from __future__ import annotations
 
 import re
@@ -117,12 +119,12 @@ CONSOLE_CASES = [
     '{{index "abc" "x"}}',
     '{{index "abc"}}',
     "{{index .X 1}}",
-    '{{index 5 1}}',
+    "{{index 5 1}}",
     '{{slice "abcdef" 1 3}} {{slice "abcdef" 2}} {{slice "abcdef"}}',
     '{{slice "abcdef" 3 1}}',
     '{{slice "abc" 1 2 3}}',
     '{{slice "abc" 1 2 3 4}}',
-    '{{slice 5 1}}',
+    "{{slice 5 1}}",
     '{{slice "abc" 9}}',
     '{{eq 1 1}} {{eq 1 2}} {{eq "a" "a"}} {{eq 1 2 3 1}} {{eq .X "a"}} {{eq .X .Y}}',
     '{{eq 1 "a"}}',
@@ -130,7 +132,7 @@ CONSOLE_CASES = [
     '{{eq (index "a" 0) 97}}',
     '{{ne 1 2}} {{ne "a" "a"}}',
     '{{lt 1 2}} {{le 2 2}} {{gt "b" "a"}} {{ge 1.5 2.5}} {{lt 1 2.0}}',
-    '{{lt true false}}',
+    "{{lt true false}}",
     "{{lt .X 1}}",
     '{{lt 1 "a"}}',
     '{{and 1 0 2}} {{and 1 2}} {{or 0 "" 3}} {{or 0 ""}} {{not 0}} {{not "a"}} {{not .X}}',
@@ -157,7 +159,7 @@ CONSOLE_CASES = [
     "{{ $ }}|{{ . }}",
     "{{ $x }}",
     "{{ $x := 1 }}{{ $x.Foo }}",
-    '{{ $x, $y := 1 }}',
+    "{{ $x, $y := 1 }}",
     '{{ if true }}y{{ end }}{{ if false }}y{{ else }}n{{ end }}{{ if "" }}y{{ else if 0 }}z{{ else }}w{{ end }}',
     '{{ if eq (user `a`) "hello" }}yes{{ end }}',
     "{{ if .X }}a{{ else }}b{{ end }}",
@@ -216,11 +218,11 @@ CONSOLE_CASES = [
     "{{/* comment }}",
     "{{/* comment */ x}}",
     "a {{/* c */}} b {{- /* c */ -}} c",
-    "{{ 1 }}{{ \"\" | print }}",
+    '{{ 1 }}{{ "" | print }}',
     "{{ .X | user `a` }}",
     "{{ user `a` | `b` }}",
     "{{ print . | . }}",
-    "{{ if 1 }}{{ define \"x\" }}{{ end }}{{ end }}",
+    '{{ if 1 }}{{ define "x" }}{{ end }}{{ end }}',
     # trim markers
     "a  {{- `b` -}}  c",
     "a  {{-`b`-}}  c",
@@ -268,6 +270,7 @@ VARIABLE_CASES = [
     "{{ template_dir }}",
     '{{ printf "%q" "multi\nline" }}',
 ]
+
 
 def _ours(text: str, ctx: RenderContext) -> Result:
     try:

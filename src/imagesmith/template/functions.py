@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import imagesmith
 from imagesmith.golang import format_time, sprintf
-from imagesmith.template.goexec import MISSING, FuncError, GoFunc
+from imagesmith.template.goexec import FuncError, GoFunc
 
 if TYPE_CHECKING:
     from imagesmith.template.render import RenderContext
@@ -170,143 +171,6 @@ def clean_gce_name(s: str) -> str:
     return "".join(c if ("a" <= c <= "z" or "0" <= c <= "9") else "-" for c in s.lower())
 
 
-# --- secrets stores (variables section only) -----------------------------------------
-
-
-def _http_get_json(url: str, headers: Mapping[str, str]) -> tuple[int, Any]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, headers=dict(headers))
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            body = resp.read()
-            status = resp.status
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        status = e.code
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise FuncError(f"Get {url!r}: {reason}") from None
-    try:
-        return status, json.loads(body) if body else None
-    except ValueError:
-        return status, None
-
-
-def _addr(env_name: str, default: str) -> str:
-    addr = os.environ.get(env_name) or default
-    if "://" not in addr:
-        ssl = os.environ.get("CONSUL_HTTP_SSL", "").lower() in ("1", "true")
-        scheme = "https" if ssl else "http"
-        addr = f"{scheme}://{addr}"
-    return addr.rstrip("/")
-
-
-def consul_key(key: str) -> str:
-    base = _addr("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
-    from urllib.parse import quote as urlquote
-
-    url = f"{base}/v1/kv/{urlquote(key.lstrip('/'))}"
-    headers = {}
-    if token := os.environ.get("CONSUL_HTTP_TOKEN"):
-        headers["X-Consul-Token"] = token
-    try:
-        status, body = _http_get_json(url, headers)
-    except FuncError as e:
-        raise FuncError(f"error reading consul key: {e}") from None
-    if status == 404:
-        raise FuncError(f"key does not exist at the given path: {key}")
-    if status != 200 or not isinstance(body, list) or not body:
-        raise FuncError(f"error reading consul key: Unexpected response code: {status}")
-    import base64
-
-    raw = body[0].get("Value") or ""
-    value = base64.b64decode(raw).decode("utf-8", "replace") if raw else ""
-    if value == "":
-        raise FuncError(f"value is empty at path {key}")
-    return value
-
-
-def vault(path: str, key: str) -> str:
-    token = os.environ.get("VAULT_TOKEN", "")
-    if not token:
-        raise FuncError("Must set VAULT_TOKEN env var in order to use vault template function")
-    base = os.environ.get("VAULT_ADDR") or "https://127.0.0.1:8200"
-    url = f"{base.rstrip('/')}/v1/{path.lstrip('/')}"
-    try:
-        status, body = _http_get_json(url, {"X-Vault-Token": token})
-    except FuncError as e:
-        raise FuncError(f"Error reading vault secret: {e}") from None
-    if status == 404 or (status == 200 and body is None):
-        raise FuncError("Vault Secret does not exist at the given path.")
-    if status != 200 or not isinstance(body, dict):
-        errors = body.get("errors", []) if isinstance(body, dict) else []
-        detail = "\n".join(f"* {e}" for e in errors)
-        raise FuncError(
-            f"Error reading vault secret: Error making API request.\n\nURL: GET {url}\n"
-            f"Code: {status}. Errors:\n\n{detail}"
-        )
-    data = body.get("data") or {}
-    inner = data.get("data")
-    if isinstance(inner, dict):  # KV version 2
-        value = inner.get(key)
-    elif key in data:  # KV version 1
-        value = data[key]
-    else:
-        warnings = body.get("warnings") or []
-        raise FuncError("Vault data was empty at the given path. Warnings: " + "; ".join(warnings))
-    if not isinstance(value, str):
-        # Go's type assertion on a missing or non-string value panics here.
-        raise FuncError(f"interface conversion: interface {{}} is {_go_type(value)}, not string")
-    return value
-
-
-def _go_type(v: Any) -> str:
-    return (
-        "nil"
-        if v is None
-        else {bool: "bool", int: "json.Number", float: "float64"}.get(
-            type(v), "map[string]interface {}" if isinstance(v, dict) else "[]interface {}"
-        )
-    )
-
-
-def aws_secretsmanager(name: str, *key: str) -> str:
-    if len(key) > 1:
-        raise FuncError(f"expected 1 or 2 arguments, got {len(key) + 1}")
-    import boto3  # only templates that use this function pay for the import
-
-    try:
-        client = boto3.session.Session().client("secretsmanager")
-        resp = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
-    except Exception as e:  # botocore's errors carry the AWS message Packer shows
-        raise FuncError(f"Error getting secret: {e}") from None
-    secret = resp.get("SecretString")
-    if secret is None:
-        raise FuncError("secret is empty")
-    import json
-
-    try:
-        values = json.loads(secret)
-    except ValueError:
-        values = None
-    if not isinstance(values, dict):
-        if key and key[0]:
-            raise FuncError(f"Error parsing secret: {secret!r} is not a JSON object")
-        return secret
-    if not key or not key[0]:
-        if not values:
-            raise FuncError("secret is empty")
-        first = next(iter(values.values()))
-        return first if isinstance(first, str) else json.dumps(first)
-    if key[0] not in values:
-        raise FuncError(f"key {key[0]} not found in secret {name}")
-    v = values[key[0]]
-    return v if isinstance(v, str) else json.dumps(v)
-
-
 # --- the context-bound map -----------------------------------------------------------
 
 
@@ -400,9 +264,11 @@ def make_funcs(ctx: RenderContext) -> dict[str, GoFunc]:
     funcs["build"] = GoFunc(_build_func(ctx), ("string",))
 
     if ctx.allow_env:
-        funcs["consul_key"] = GoFunc(consul_key, ("string",))
-        funcs["vault"] = GoFunc(vault, ("string", "string"))
-        funcs["aws_secretsmanager"] = GoFunc(aws_secretsmanager, ("string",), variadic="string")
+        from imagesmith.template import secretstores
+
+        funcs["consul_key"] = GoFunc(secretstores.consul_key, ("string",))
+        funcs["vault"] = GoFunc(secretstores.vault, ("string", "string"))
+        funcs["aws_secretsmanager"] = GoFunc(secretstores.aws_secretsmanager, (), "string")
     else:
         funcs["consul_key"] = GoFunc(
             _only_in_variables("consul_key is not allowed here"), ("string",)
@@ -413,7 +279,7 @@ def make_funcs(ctx: RenderContext) -> dict[str, GoFunc]:
         )
         funcs["aws_secretsmanager"] = GoFunc(
             _only_in_variables("AWS Secrets Manager is only allowed in the variables section"),
-            ("string",),
+            (),
             variadic="string",
         )
 
@@ -443,7 +309,9 @@ def _build_func(ctx: RenderContext) -> Callable[[str], Any]:
                 return "{{." + key + "}}"
             raise FuncError(f"loaded data, but couldnt find {key} in it.")
         if mode == "data":
-            return ctx.generated.get(key, MISSING)
+            if key in ctx.generated:
+                return ctx.generated[key]
+            raise FuncError(f"loaded data, but couldnt find {key} in it.")
         raise FuncError(
             "Error validating build variable: the given variable ID will not be passed "
             "into your plugin."
@@ -458,6 +326,7 @@ def placeholder_data(keys: Collection[str]) -> dict[str, str]:
     return {k: f"Build_{k}. {PLACEHOLDER_MSG}" for k in keys}
 
 
+@lru_cache(maxsize=256)
 def _wrap_plain(fn: Callable[..., Any]) -> GoFunc:
     """Extra functions given as plain callables take strings, one per parameter."""
     import inspect

@@ -28,7 +28,12 @@ class RenderContext:
 
     ``build_mode`` says what ``{{build `Key`}}`` does: ``builder`` refuses it (builder
     configs), ``placeholder`` turns a known key into the passthrough ``{{.Key}}``
-    (provisioner and post-processor Prepare), ``data`` reads ``generated`` (run time).
+    (provisioner and post-processor Prepare), ``data`` reads ``generated`` (run time;
+    a key it lacks is an error, as in Packer). ``data`` is the dot: a mapping or an
+    object read by attribute; without one in placeholder mode, ``{{ .ID }}`` reads
+    Packer's "Build_ID. To set this dynamically ..." note for each known key.
+    ``functions`` adds builder-specific functions (callables taking strings, or
+    ``GoFunc``), e.g. ``{"clean_resource_name": functions.clean_ami_name}``.
     """
 
     user_variables: Mapping[str, str] = field(default_factory=dict)
