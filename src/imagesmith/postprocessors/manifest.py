@@ -125,9 +125,14 @@ class ManifestPostProcessor(PostProcessor):
         run_uuid = self.info.run_uuid
         if self.info.force and manifest["last_run_uuid"] != run_uuid:
             manifest = {"builds": None, "last_run_uuid": ""}
-        manifest["builds"] = [*(manifest["builds"] or []), entry]
-        manifest["last_run_uuid"] = run_uuid
-        write_replacing(output, dumps_indent(manifest).encode())
+        builds = [*(manifest["builds"] or []), entry]
+        document = {"builds": [_omit_empty_time(b) for b in builds], "last_run_uuid": run_uuid}
+        write_replacing(output, dumps_indent(document).encode())
+
+
+def _omit_empty_time(entry: dict[str, Any]) -> dict[str, Any]:
+    # build_time is "omitempty" in Packer's struct: a zero time is left out.
+    return {k: v for k, v in entry.items() if k != "build_time" or v}
 
 
 def write_replacing(path: str, data: bytes) -> None:

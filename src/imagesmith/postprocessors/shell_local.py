@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from imagesmith.plugins import PostProcessor
-from imagesmith.provisioners.localshell import ShellLocalConfig, plan_scripts, run_scripts
+from imagesmith.provisioners.localshell import (
+    DECODE_PREFIX,
+    ShellLocalConfig,
+    plan_scripts,
+    run_scripts,
+)
 
 if TYPE_CHECKING:
     from imagesmith.engine.artifact import Artifact
@@ -25,7 +30,7 @@ class ShellLocalPostProcessor(PostProcessor):
     keep_default = True
     force_keep = True
     #: Packer's shell-local wraps its decoding errors in this prefix.
-    decode_error_prefix: ClassVar[str] = "Error decoding config: "
+    decode_error_prefix: ClassVar[str] = DECODE_PREFIX
 
     def prepare(self) -> list[str]:
         if len(self.config.execute_command) == 1:

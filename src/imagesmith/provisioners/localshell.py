@@ -53,6 +53,8 @@ DEFAULT_SHEBANG = "/bin/sh -e"
 DEFAULT_ENV_VAR_FORMAT = "%s='%s' "
 #: Seconds output is still read after the script exited (see the module docstring).
 DRAIN_GRACE = 2.0
+#: How Packer's shell-local words errors of its config decoding.
+DECODE_PREFIX = "Error decoding config: "
 #: Seconds between SIGTERM and SIGKILL when a script is cancelled.
 TERM_GRACE = 5.0
 
@@ -119,6 +121,7 @@ def plan_scripts(config: ShellLocalConfig) -> ScriptPlan:
     Two problems end the check at once and are reported alone, as Packer does: an
     unknown ``only_on`` name and a script path ``use_linux_pathing`` cannot convert.
     """
+    check_syntax("execute_command", config.execute_command, prefix=DECODE_PREFIX)
     errors: list[str] = []
     inline = list(config.inline) if config.inline is not None else None
     scripts = list(config.scripts)
@@ -172,6 +175,24 @@ def plan_scripts(config: ShellLocalConfig) -> ScriptPlan:
         valid_exit_codes=tuple(config.valid_exit_codes) or (0,),
         tempfile_extension=config.tempfile_extension.removeprefix("."),
     )
+
+
+def check_syntax(key: str, values: list[str], *, prefix: str = "") -> None:
+    """Parse (without rendering) the strings of a field rendered only at run time.
+
+    Packer's decoder checks their syntax at Prepare even though it leaves them raw;
+    the first bad one is reported alone, as ``invalid '<key>': <error> in:...``.
+    """
+    from imagesmith.template import gotemplate
+    from imagesmith.template.functions import FUNCTION_NAMES
+
+    for text in values:
+        if "{{" not in text:
+            continue
+        try:
+            gotemplate.parse(text, FUNCTION_NAMES)
+        except gotemplate.TemplateError as e:
+            raise SingleConfigError(f"{prefix}invalid '{key}': {e} in:\n\n{text}") from None
 
 
 def to_linux_path(path: str) -> str:

@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from imagesmith.plugins import Provisioner
-from imagesmith.provisioners.localshell import ShellLocalConfig, plan_scripts, run_scripts
+from imagesmith.provisioners.localshell import (
+    DECODE_PREFIX,
+    ShellLocalConfig,
+    plan_scripts,
+    run_scripts,
+)
 
 if TYPE_CHECKING:
     from imagesmith.engine.context import ProvisionContext
@@ -21,7 +26,7 @@ class ShellLocalProvisioner(Provisioner):
     Config: ClassVar[type[ShellLocalConfig]] = ShellLocalConfig
     config: ShellLocalConfig
     #: Packer's shell-local wraps its decoding errors in this prefix.
-    decode_error_prefix: ClassVar[str] = "Error decoding config: "
+    decode_error_prefix: ClassVar[str] = DECODE_PREFIX
 
     def prepare(self) -> list[str]:
         self.plan = plan_scripts(self.config)
