@@ -7,8 +7,8 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from fixtures.sshd import KeyPair, SshServer
 
+from fixtures.sshd import KeyPair, SshServer
 from imagesmith.communicators.config import CommunicatorConfig
 from imagesmith.communicators.ssh import SSHCommunicator
 from imagesmith.communicators.sshconn import SSHSettings

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.sshd import KeyPair, SshServer, SshUser, make_key_pair, sign_user_key
 
+from fixtures.sshd import KeyPair, SshServer, SshUser, make_key_pair, sign_user_key
 from imagesmith.communicators.base import DISCONNECTED_EXIT_STATUS, ConnectionLost
 from imagesmith.communicators.ssh import SSHCommunicator
 from imagesmith.communicators.sshconn import ConnectFailure
@@ -113,7 +113,7 @@ def test_a_host_key_change_on_reconnect_is_an_error(
             await comm.close()
 
     with pytest.raises(
-        CommunicatorError, match="host key of 127.0.0.1:.* changed within this build"
+        CommunicatorError, match=r"host key of 127\.0\.0\.1:\d+ changed within this build"
     ):
         run(go())
 
@@ -519,7 +519,8 @@ def test_socks_proxy(sshd: SshServer, sshd_bastion: SshServer, ssh_client_key: K
         port = s.getsockname()[1]
     proxy = subprocess.Popen(
         ["ssh", "-N", "-D", f"127.0.0.1:{port}", "-i", str(ssh_client_key.private),
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes",
          "-p", str(sshd_bastion.port), f"{sshd_bastion.user.name}@{sshd_bastion.host}"],
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -570,7 +571,10 @@ def test_local_and_remote_tunnels(sshd: SshServer, ssh_client_key: KeyPair) -> N
             banner = await reader.readline()
             writer.close()
             out: list[str] = []
-            py = f"import socket; print(socket.create_connection(('127.0.0.1', {remote_port})).recv(100).decode())"
+            py = (
+                "import socket; "
+                f"print(socket.create_connection(('127.0.0.1', {remote_port})).recv(100).decode())"
+            )
             status = await comm.run(f'python3 -c "{py}"', on_stdout=out.append)
             return banner, status, out
         finally:
