@@ -255,7 +255,7 @@ def upload_dir(server: SshServer, key: KeyPair, dst: str, src: str, patch: Any =
 EXPECTED_TREE = {
     "a.txt": "644 'a'",
     "empty": "dir 755",
-    "link": "644 'a'",
+    "link": "644 'a'",  # followed, with the mode Packer gives a linked file
     "sub": "dir 750",
     "sub/b.txt": "644 'b'",
     "sub/deeper": "dir 755",

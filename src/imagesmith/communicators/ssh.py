@@ -462,7 +462,8 @@ def _walk(root: str, base: str) -> Iterator[tuple[str, str, bool, int]]:
             local = os.path.join(dirpath, name)
             st = os.stat(local)
             if stat.S_ISREG(st.st_mode):
-                yield local, posixpath.join(remote_dir, name), False, stat.S_IMODE(st.st_mode)
+                mode = 0o644 if os.path.islink(local) else stat.S_IMODE(st.st_mode)
+                yield local, posixpath.join(remote_dir, name), False, mode
 
 
 async def _sftp_mkdir(sftp: Any, path: str, mode: int) -> None:

@@ -112,6 +112,8 @@ def _pieces(root: str, arcname: str, umask: int) -> Iterator[bytes]:
                 yield _header(name + b"/", mode, 0, now, b"5")
                 subdirs.append((entry.path, name, ancestors | {key}))
             elif stat.S_ISREG(st.st_mode):
+                if entry.is_symlink():
+                    mode = 0o644  # what Packer's scp upload gives a linked file
                 yield from _file(entry.path, name, mode & ~umask, now)
             # Sockets, fifos and devices are skipped, as scp skips them.
         # Depth-first in name order, like scp -r.
