@@ -361,16 +361,21 @@ class ContainerMachines:
     def _remove_labelled(self) -> None:
         import docker.errors
 
-        client = self._docker()
-        found = client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"})
-        for container in found:
+        api = self._docker().api
+        # The low-level listing: the high-level one inspects each container and trips
+        # over those the engine is removing at that moment.
+        for found in api.containers(all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}):
             try:
-                container.remove(force=True)
+                api.remove_container(found["Id"], force=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
                 if "already in progress" not in str(exc):
-                    self._report(f"Could not remove the rehearsal container {container.name}.")
+                    name = (found.get("Names") or [found["Id"][:12]])[0].lstrip("/")
+                    self._report(
+                        f"Could not remove the rehearsal container {name}: {exc}. "
+                        f"Remove it with docker rm -f {name}."
+                    )
 
     def _remove_images(self, tags: list[str]) -> None:
         import docker.errors
