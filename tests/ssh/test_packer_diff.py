@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from engine.clirun import PACKER, Result, imagesmith_cmd, normalise, run
 from fixtures.sshd import KeyPair, SshServer, SshUser
 
