@@ -1,7 +1,8 @@
-"""boto3 clients for a build, and the one way the steps call them.
+"""boto3's clients for a build, and the one way the steps call them.
 
-Everything here runs on the build path only: boto3 is imported the first time a build
-needs a client, never by ``validate``. Clients are cached for the whole process (a
+Everything here runs on the build path only: botocore (the core of boto3, whose
+clients these are) is imported the first time a build needs a client, never by
+``validate``. Clients are cached for the whole process (a
 botocore client is thread-safe and costs ~0.15 s to create), so parallel builds with
 the same credentials share them.
 
@@ -146,43 +147,40 @@ class AwsSession:
         )
 
     def _make_session(self) -> Any:
+        """A botocore session (boto3's core: the same clients, without boto3's
+        resource layer, which costs 0.1 s to import and is not used here)."""
         key = self._session_key()
         with _CLIENTS_LOCK:
             cached = _SESSIONS.get(key)
         if cached is not None:
             return cached
-        import boto3
         import botocore.session
 
-        core = botocore.session.Session()
         a = self.access
-        kwargs: dict[str, Any] = {"botocore_session": core, "region_name": self.region}
+        core = botocore.session.Session(profile=a.profile or None)
         if self.rehearsal is not None:
-            kwargs.update(self.rehearsal.credentials())
+            creds = self.rehearsal.credentials()
+            core.set_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"])
         elif self._static_credentials:
-            kwargs.update(self._static_credentials)
+            c = self._static_credentials
+            core.set_credentials(
+                c["aws_access_key_id"], c["aws_secret_access_key"], c.get("aws_session_token")
+            )
         elif a.access_key:
-            kwargs["aws_access_key_id"] = a.access_key
-            kwargs["aws_secret_access_key"] = a.secret_key
-            if a.token:
-                kwargs["aws_session_token"] = a.token
+            core.set_credentials(a.access_key, a.secret_key, a.token or None)
         else:
             if a.shared_credentials_file:
                 core.set_config_variable(
                     "credentials_file", os.path.expanduser(a.shared_credentials_file)
                 )
-            if a.profile:
-                kwargs["profile_name"] = a.profile
             if a.skip_metadata_api_check:
                 core.get_component("credential_provider").remove("iam-role")
             if a.mfa_code:
                 _answer_mfa_prompts(core, a.mfa_code)
-        session = boto3.session.Session(**kwargs)
         if self.rehearsal is None and a.assume_role.role_arn:
-            session = _assume_role(session, a, self._client_config())
+            _assume_role(core, a, self.region, self._client_config())
         with _CLIENTS_LOCK:
-            _SESSIONS[key] = session
-        return session
+            return _SESSIONS.setdefault(key, core)
 
     # -- clients ------------------------------------------------------------------------
 
@@ -207,7 +205,7 @@ class AwsSession:
         if cached is not None:
             return cached
         session = self._session()
-        client = session.client(
+        client = session.create_client(
             service,
             region_name=region,
             endpoint_url=endpoint,
@@ -309,14 +307,12 @@ def _answer_mfa_prompts(core: Any, code: str) -> None:
         provider._prompter = lambda _prompt: code
 
 
-def _assume_role(base: Any, access: AccessConfig, config: Any) -> Any:
-    """A session whose credentials come from ``assume_role`` and refresh themselves."""
-    import boto3
+def _assume_role(core: Any, access: AccessConfig, region: str, config: Any) -> None:
+    """Replace ``core``'s credentials with ``assume_role``'s, refreshed before expiry."""
     from botocore.credentials import RefreshableCredentials
-    from botocore.session import get_session
 
     role = access.assume_role
-    sts = base.client("sts", config=config)
+    sts = core.create_client("sts", region_name=region, config=config)
 
     def fetch() -> Mapping[str, str]:
         params: dict[str, Any] = {
@@ -343,9 +339,7 @@ def _assume_role(base: Any, access: AccessConfig, config: Any) -> Any:
             "expiry_time": creds["Expiration"].isoformat(),
         }
 
-    credentials = RefreshableCredentials.create_from_metadata(
+    # botocore has no public setter for refreshable credentials; boto3 does the same.
+    core._credentials = RefreshableCredentials.create_from_metadata(
         metadata=fetch(), refresh_using=fetch, method="assume-role"
     )
-    core = get_session()
-    core._credentials = credentials
-    return boto3.session.Session(botocore_session=core, region_name=base.region_name)
