@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -218,36 +218,46 @@ def format_time(t: datetime, layout: str) -> str:
     return "".join(out)
 
 
+def _hour12(t: datetime) -> int:
+    return t.hour % 12 or 12
+
+
+def _yday(t: datetime) -> int:
+    return t.timetuple().tm_yday
+
+
+_ELEMENTS: dict[str, Callable[[datetime], str]] = {
+    "2006": lambda t: f"{t.year:04d}",
+    "06": lambda t: f"{t.year % 100:02d}",
+    "January": lambda t: _MONTHS[t.month - 1],
+    "Jan": lambda t: _MONTHS[t.month - 1][:3],
+    "1": lambda t: str(t.month),
+    "01": lambda t: f"{t.month:02d}",
+    "Monday": lambda t: _DAYS[t.weekday()],
+    "Mon": lambda t: _DAYS[t.weekday()][:3],
+    "2": lambda t: str(t.day),
+    "_2": lambda t: f"{t.day:2d}",
+    "02": lambda t: f"{t.day:02d}",
+    "__2": lambda t: f"{_yday(t):3d}",
+    "002": lambda t: f"{_yday(t):03d}",
+    "15": lambda t: f"{t.hour:02d}",
+    "3": lambda t: str(_hour12(t)),
+    "03": lambda t: f"{_hour12(t):02d}",
+    "4": lambda t: str(t.minute),
+    "04": lambda t: f"{t.minute:02d}",
+    "5": lambda t: str(t.second),
+    "05": lambda t: f"{t.second:02d}",
+    "PM": lambda t: "PM" if t.hour >= 12 else "AM",
+    "pm": lambda t: "pm" if t.hour >= 12 else "am",
+}
+
+
 def _format_element(t: datetime, code: str) -> str:
+    simple = _ELEMENTS.get(code)
+    if simple is not None:
+        return simple(t)
     offset = t.utcoffset()
     off_s = int(offset.total_seconds()) if offset is not None else 0
-    hour12 = t.hour % 12 or 12
-    simple = {
-        "2006": f"{t.year:04d}",
-        "06": f"{t.year % 100:02d}",
-        "January": _MONTHS[t.month - 1],
-        "Jan": _MONTHS[t.month - 1][:3],
-        "1": str(t.month),
-        "01": f"{t.month:02d}",
-        "Monday": _DAYS[t.weekday()],
-        "Mon": _DAYS[t.weekday()][:3],
-        "2": str(t.day),
-        "_2": f"{t.day:2d}",
-        "02": f"{t.day:02d}",
-        "__2": f"{t.timetuple().tm_yday:3d}",
-        "002": f"{t.timetuple().tm_yday:03d}",
-        "15": f"{t.hour:02d}",
-        "3": str(hour12),
-        "03": f"{hour12:02d}",
-        "4": str(t.minute),
-        "04": f"{t.minute:02d}",
-        "5": str(t.second),
-        "05": f"{t.second:02d}",
-        "PM": "PM" if t.hour >= 12 else "AM",
-        "pm": "pm" if t.hour >= 12 else "am",
-    }
-    if code in simple:
-        return simple[code]
     if code == "MST":
         name = t.tzname() or ""
         return "UTC" if name in ("UTC", "") and off_s == 0 else name or _num_tz(off_s, "-0700")
