@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import imagesmith
 from imagesmith.golang import format_time, sprintf
-from imagesmith.template.goexec import FuncError, GoFunc
+from imagesmith.template.gobuiltins import FuncError, GoFunc
 
 if TYPE_CHECKING:
     from imagesmith.template.render import RenderContext

@@ -3,10 +3,11 @@
     tmpl = parse(text, function_names)    # cached by text; raises TemplateError
     out = tmpl.execute(data, funcs)       # raises TemplateError
 
-The language is implemented in three modules mirroring Go's packages: ``golex`` (items),
-``goparse`` (the tree and parse errors) and ``goexec`` (execution, builtins and
-execution errors). Every template is named ``root``, as Packer names them, so errors
-read ``template: root:1:2: executing "root" at <...>: ...``.
+The language is implemented in modules mirroring Go's packages: ``golex`` (items),
+``gonodes`` and ``goparse`` (the tree and parse errors), ``goexec`` (execution and
+its errors) and ``gobuiltins`` (the value model and the builtins such as ``len`` and
+``printf``). Every template is named ``root``, as Packer names them, so errors read
+``template: root:1:2: executing "root" at <...>: ...``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from imagesmith.template import goexec, goparse
-from imagesmith.template.goexec import BUILTINS, MISSING, FuncError, GoFunc
+from imagesmith.template.gobuiltins import BUILTINS, MISSING, FuncError, GoFunc
 from imagesmith.template.goparse import TemplateError, Tree
 
 __all__ = ["BUILTINS", "MISSING", "FuncError", "GoFunc", "Template", "TemplateError", "parse"]

@@ -20,7 +20,7 @@ from urllib.parse import quote as urlquote
 from urllib.parse import urlsplit
 
 from imagesmith.golang import quote
-from imagesmith.template.goexec import FuncError
+from imagesmith.template.gobuiltins import FuncError
 
 
 def _get(url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
