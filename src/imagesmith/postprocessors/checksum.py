@@ -102,7 +102,7 @@ class ChecksumPostProcessor(PostProcessor):
 def checksum_artifact(files: list[str]) -> Artifact:
     async def destroy() -> None:
         for f in files:
-            await asyncio.to_thread(_remove_all, f)
+            await asyncio.to_thread(remove_all, f)
 
     return Artifact(
         builder_id=BUILDER_ID,
@@ -146,7 +146,7 @@ def _append_checksum(target: str, kind: str, path: str) -> None:
         os.close(out)
 
 
-def _remove_all(path: str) -> None:
+def remove_all(path: str) -> None:
     """Go's ``os.RemoveAll``: a file or a tree, and no error if it is already gone."""
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
