@@ -14,6 +14,7 @@ emulator's endpoint and the container machines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +49,7 @@ class Rehearsal:
     sources: list[images.ResolvedSource]
     notices: list[str]
     say: Callable[[str], None]
+    _lookup: _Ec2Lookup
     _saved_env: dict[str, str | None] = field(default_factory=dict)
     _closed: bool = False
 
@@ -60,16 +62,26 @@ class Rehearsal:
         if self._closed:
             return
         self._closed = True
+        made: list[tuple[str, dict[str, Any]]] = []
         try:
+            # What the emulator holds now is what the template would leave on AWS.
+            with contextlib.suppress(Exception):
+                made = await asyncio.to_thread(self._lookup.owned_images)
             await self.machines.close()
         finally:
             seam.deactivate()
             await self.emulator.stop()
             _restore_env(self._saved_env)
-        for image_id, tags in self.machines.committed.items():
+        for region, image in made:
+            tags = ", ".join(f"{t['Key']}={t['Value']}" for t in image.get("Tags", []))
             self.say(
-                f"{PREFIX}AMI {image_id} is the local image {tags[1]} (docker run --rm -it "
-                f"{tags[0]} bash)"
+                f'{PREFIX}{region}: AMI {image["ImageId"]} "{image.get("Name", "")}"'
+                + (f" tags: {tags}" if tags else " (no tags)")
+            )
+        for image_id, local in self.machines.committed.items():
+            self.say(
+                f"{PREFIX}AMI {image_id} is the local image {local[1]} (docker run --rm -it "
+                f"{local[0]} bash)"
             )
 
 
@@ -161,7 +173,7 @@ async def prepare_rehearsal(
         report=lambda msg: say(PREFIX + msg),
         docker_client=client,
     )
-    rehearsal = Rehearsal(emulator, machines, sources, notices.unique(notes), say)
+    rehearsal = Rehearsal(emulator, machines, sources, notices.unique(notes), say, ec2)
     rehearsal._saved_env = _apply_env(emulator.endpoint_url)
     seam.activate(seam.RehearsalTarget(endpoint_url=emulator.endpoint_url, backend=machines))
 
@@ -222,6 +234,14 @@ class _Ec2Lookup:
                 for instance in reservation.get("Instances", []):
                     return str(instance.get("ImageId", ""))
         return ""
+
+    def owned_images(self) -> list[tuple[str, dict[str, Any]]]:
+        """(region, image) of every AMI the builds made, build regions and copies."""
+        found = []
+        for region in self.regions:
+            for image in self._client(region).describe_images(Owners=["self"])["Images"]:
+                found.append((region, image))
+        return found
 
     def image_exists(self, image_id: str) -> bool:
         for region in self.regions:
