@@ -6,16 +6,12 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-import pytest
-
 from fixtures.sshd import KeyPair, SshServer
 from imagesmith.communicators.config import CommunicatorConfig
 from imagesmith.communicators.ssh import SSHCommunicator
 from imagesmith.communicators.sshconn import SSHSettings
 
 T = TypeVar("T")
-
-pytestmark = pytest.mark.ssh
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
