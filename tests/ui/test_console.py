@@ -258,6 +258,22 @@ def test_ask_reads_a_line_from_the_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     assert out.getvalue() == "==> a: Continue? "
 
 
+def test_ask_prompt_coloured_untimestamped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    def open_tty() -> int:
+        read_fd, write_fd = os.pipe()
+        os.write(write_fd, b"\n")
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        return read_fd
+
+    monkeypatch.setattr("imagesmith.ui.progress.open_tty", open_tty)
+    con, out = make(color=True, timestamp=True)
+    assert asyncio.run(con.build_ui("a", 0).ask("Press enter.  ")) == ""
+    assert out.getvalue() == f"{ESC}[1;32m==> a: Press enter.{ESC}[0m "
+
+
 def test_ask_in_machine_readable_mode_never_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("imagesmith.ui.progress.open_tty", lambda: pytest.fail("opened tty"))
     con, out = make(machine_readable=True)

@@ -319,10 +319,8 @@ class BuildUi:
         self._emit("error", msg, color=ERROR_COLOR, bold=True)
 
     async def ask(self, prompt: str) -> str:
-        text = self._prefix("==> ", prompt)
-        if self.console.timestamp:
-            text = f"{rfc3339_now()}: {text}"
-        return await self.console.ask(text, color=self.color)
+        # Packer timestamps messages but not questions.
+        return await self.console.ask(self._prefix("==> ", prompt), color=self.color)
 
     def progress(self, label: str, total: int | None) -> AbstractContextManager[Progress]:
         return self.console.progress(f"{self.name}: {label}", total)
