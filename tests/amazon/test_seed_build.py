@@ -26,7 +26,7 @@ REFERENCE = Path("/work/shared/reference/packer-1.6.6-amazon-ebs-build.txt")
 def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     project: Project,
     aws_env: dict[str, str],
-    moto: MotoServer,
+    emulator: MotoServer,
     remote_dir: Path,
     baseline: Leftovers,
 ) -> None:
@@ -35,10 +35,10 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     )
 
     assert result.rc == 0, result.out
-    images = own_images(moto)
+    images = own_images(emulator)
+    images = [i for i in images if i["Name"] == project.builder["ami_name"]]
     assert len(images) == 1
     image = images[0]
-    assert image["Name"].startswith("docker-in-aws-ecs ")
     assert tags_of(image) == {
         "Name": "Docker in AWS ECS Base Image 2017.09.h",
         "SourceAMI": "ami-760aaa0f",
@@ -47,14 +47,14 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     }
     snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
     assert snapshots
-    described = moto.ec2().describe_snapshots(SnapshotIds=snapshots)["Snapshots"]
+    described = emulator.ec2().describe_snapshots(SnapshotIds=snapshots)["Snapshots"]
     for snapshot in described:
         # tags land on the snapshots too (Packer's behaviour)
         assert tags_of(snapshot)["Name"] == "Docker in AWS ECS Base Image 2017.09.h"
     assert f"us-east-1: {image['ImageId']}" in result.out
     assert (remote_dir / "firstrun.sh").read_text() == "#!/bin/sh\necho first run\n"
 
-    left = leftovers(moto, keep_images=(image["ImageId"],), baseline=baseline)
+    left = leftovers(emulator, keep_images=(image["ImageId"],), baseline=baseline)
     assert left.empty(), left
     assert not list((Path(aws_env["IMAGESMITH_STATE_DIR"]) / "journal").glob("*.jsonl"))
 
@@ -63,7 +63,7 @@ def test_seed_output_matches_packer_reference(
     project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
 ) -> None:
     # The reference run had no cleanup.sh provisioner.
-    template = project.variant()
+    template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
     template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
     result = run(
         imagesmith("build", "-color=false", str(project.write(template))),
