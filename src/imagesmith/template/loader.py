@@ -100,15 +100,11 @@ def load_template(path: str) -> Template:
     try:
         os.stat(path)
     except OSError as exc:
-        raise TemplateError(
-            [f"{quote(path)}: {go_os_error('stat', path, exc)}"], prefix=""
-        ) from None
+        raise exact_error(f"{quote(path)}: {go_os_error('stat', path, exc)}", prefix="") from None
     if is_hcl2_path(path):
-        raise TemplateError(
-            [
-                f"{path}: HCL2 templates are not supported yet; imagesmith reads Packer's "
-                "legacy JSON templates (a file not ending in .pkr.hcl or .pkr.json)."
-            ],
+        raise exact_error(
+            f"{path}: HCL2 templates are not supported yet; imagesmith reads Packer's "
+            "legacy JSON templates (a file not ending in .pkr.hcl or .pkr.json).",
             prefix="",
         )
     try:
@@ -134,11 +130,15 @@ def parse_template(data: bytes, *, path: str | None, display_name: str) -> Templ
     return tpl
 
 
-def _single(message: str) -> TemplateError:
-    """A TemplateError whose text is exactly ``Failed to parse template: <message>``."""
-    err = TemplateError([message])
-    err.args = (err.prefix + message,)
+def exact_error(message: str, *, prefix: str = "Failed to parse template: ") -> TemplateError:
+    """A TemplateError whose text is exactly ``prefix + message`` (not a list)."""
+    err = TemplateError([message], prefix=prefix)
+    err.args = (prefix + message,)
     return err
+
+
+def _single(message: str) -> TemplateError:
+    return exact_error(message)
 
 
 @dataclass

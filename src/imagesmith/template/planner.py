@@ -153,7 +153,8 @@ def template_problems(tpl: Template) -> list[str]:
 
     def only_except(prefix: str, only: list[str], except_: list[str], line: int | None) -> None:
         if only and except_:
-            problems.append(f"{prefix}: only one of 'only' or 'except' may be specified")
+            message = f"{prefix}: only one of 'only' or 'except' may be specified"
+            problems.append(message + tpl.where(line))
             return
         for kind, names in (("only", only), ("except", except_)):
             for name in names:
@@ -344,11 +345,16 @@ class _Planner:
 
         def lookup(kind: Kind, type_name: str, line: int | None) -> type[Component]:
             try:
-                return registry.get(kind, type_name)
+                cls = registry.get(kind, type_name)
             except UnknownComponent as exc:
                 message = f"error initializing {kind} '{type_name}': {exc}"
-                errors.append(message + self.tpl.where(line))
-                return Component
+            except ImportError as exc:
+                # An installed component whose module cannot be imported.
+                message = f"error initializing {kind} '{type_name}': cannot load it: {exc}"
+            else:
+                return cls
+            errors.append(message + self.tpl.where(line))
+            return Component
 
         builder = lookup("builder", b.type, b.line)
         provisioners = []

@@ -20,7 +20,7 @@ from typing import Any
 
 from imagesmith.errors import TemplateError
 from imagesmith.template import jsonparse
-from imagesmith.template.loader import go_os_error
+from imagesmith.template.loader import exact_error, go_os_error
 from imagesmith.template.model import Template, where
 from imagesmith.template.render import RenderContext, RenderError, render
 
@@ -61,7 +61,7 @@ def read_var_file(path: str) -> dict[str, str]:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise TemplateError([go_os_error("open", path, exc)], prefix="") from None
+        raise exact_error(go_os_error("open", path, exc), prefix="") from None
     try:
         value = jsonparse.decode_first(data)
     except jsonparse.JSONSyntaxError as exc:
@@ -86,7 +86,7 @@ def read_var_file(path: str) -> dict[str, str]:
 
 
 def _var_file_error(path: str, message: str) -> TemplateError:
-    return TemplateError([f"Error reading variables in '{path}': {message}"], prefix="")
+    return exact_error(f"Error reading variables in '{path}': {message}", prefix="")
 
 
 def given_values(var_files: Iterable[str], cli_vars: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Tests of template loading, variables, planning and fixing."""
