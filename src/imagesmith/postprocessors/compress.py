@@ -349,7 +349,8 @@ class _Sink:
 class _ParallelBlocks(_Sink):
     """Cut the stream into blocks, compress them on a thread pool, write them in order.
 
-    At most ``2 * threads`` blocks are in flight, so memory stays bounded.
+    At most ``threads + 2`` blocks are in flight (enough to keep every thread busy),
+    so memory stays bounded.
     """
 
     block_size = 1 << 20
@@ -383,7 +384,7 @@ class _ParallelBlocks(_Sink):
 
     def submit(self, block: bytes) -> None:
         self.pending.append(self.pool.submit(self.encode, *self.prepare_block(block)))
-        while len(self.pending) > 2 * self.threads:
+        while len(self.pending) > self.threads + 2:
             self.out.write(self.pending.popleft().result())
 
     def prepare_block(self, block: bytes) -> tuple[Any, ...]:
