@@ -347,24 +347,32 @@ class SSHCommunicator(Communicator):
         import asyncssh
 
         conn = await self._connection()
-        async with conn.start_sftp_client() as sftp:
-            base = posixpath.join(dst, arcname) if arcname else dst
-            try:
-                if create or arcname:
-                    await _sftp_mkdir(sftp, base, stat.S_IMODE(os.stat(root).st_mode))
-                for local, remote, is_dir, mode in _walk(root, base):
-                    if is_dir:
-                        await _sftp_mkdir(sftp, remote, mode)
-                        continue
-                    attrs = asyncssh.SFTPAttrs(permissions=mode & ~umask)
-                    async with sftp.open(remote, "wb", attrs) as rf:
-                        with open(local, "rb") as lf:
-                            for chunk in _read_chunks(lf):
-                                await rf.write(chunk)
-                                if progress is not None:
-                                    progress(len(chunk))
-            except asyncssh.SFTPError as e:
-                raise CommunicatorError(f"{dst}: {e.reason}") from None
+        try:
+            sftp = await conn.start_sftp_client()
+        except (asyncssh.Error, OSError) as e:
+            raise CommunicatorError(
+                f"{dst}: the machine has neither GNU tar nor an SFTP server to receive a "
+                f"directory ({e})"
+            ) from None
+        base = posixpath.join(dst, arcname) if arcname else dst
+        try:
+            if create or arcname:
+                await _sftp_mkdir(sftp, base, stat.S_IMODE(os.stat(root).st_mode))
+            for local, remote, is_dir, mode in _walk(root, base):
+                if is_dir:
+                    await _sftp_mkdir(sftp, remote, mode)
+                    continue
+                attrs = asyncssh.SFTPAttrs(permissions=mode & ~umask)
+                async with sftp.open(remote, "wb", attrs) as rf:
+                    with open(local, "rb") as lf:
+                        for chunk in _read_chunks(lf):
+                            await rf.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+        except asyncssh.SFTPError as e:
+            raise CommunicatorError(f"{dst}: {e.reason}") from None
+        finally:
+            sftp.exit()
 
     # -- downloads -------------------------------------------------------------------------
 
