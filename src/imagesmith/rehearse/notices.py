@@ -45,8 +45,8 @@ def build_notices(name: str, config: Any) -> list[str]:
         if loop_volumes_supported():
             notes.append(
                 f"{name}: the EBS volumes {listed} are sparse files on loop devices inside "
-                "the container: scripts can partition, format and mkswap them, but mounting "
-                "them needs privileges the rehearsal does not grant."
+                "the container: scripts can partition, format and mkswap them, but mount and "
+                "swapon are refused (in a container they would act on this machine)."
             )
         else:
             notes.append(
