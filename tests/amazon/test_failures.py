@@ -37,9 +37,7 @@ STEPS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("action", "nth", "message"), STEPS, ids=[f"{a}-{n}" for a, n, _ in STEPS]
-)
+@pytest.mark.parametrize(("action", "nth", "message"), STEPS, ids=[f"{a}-{n}" for a, n, _ in STEPS])
 def test_failure_at_each_step_cleans_up(
     project: Project,
     aws_proxy: FaultProxy,
@@ -57,9 +55,9 @@ def test_failure_at_each_step_cleans_up(
     )
 
     assert result.rc == 1, result.out
-    assert any(
-        line.startswith("==> amazon-ebs: ") and message in line for line in result.lines
-    ), result.out
+    assert any(line.startswith("==> amazon-ebs: ") and message in line for line in result.lines), (
+        result.out
+    )
     assert "Build 'amazon-ebs' errored after" in result.out
     assert "==> Builds finished but no artifacts were created." in result.out
     assert leftovers(emulator, baseline=baseline).empty(), result.out
@@ -83,9 +81,7 @@ def test_ami_wait_failure_removes_the_ami_packer_would_leave(
         "have a variety of causes. For help troubleshooting, check our docs: "
         "https://www.packer.io/docs/builders/amazon.html#resourcenotready-error"
     )
-    assert lines[wait_error + 1] == (
-        f"==> amazon-ebs: original error: {INJECTED}"
-    )
+    assert lines[wait_error + 1] == (f"==> amazon-ebs: original error: {INJECTED}")
     removal = lines.index(
         "==> amazon-ebs: Deregistering the AMI and deleting associated snapshots because of "
         "cancellation, or error..."
