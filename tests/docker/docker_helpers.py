@@ -1,27 +1,33 @@
-"""Run the docker builder through the real engine, for integration tests.
+"""Run docker builds the way users do: ``python -m imagesmith build`` on a template.
 
-``Commands`` drives the communicator the way the shell and file provisioners do (run a
-command with streamed output, upload a file or a folder), so these tests do not
-depend on another area's provisioners.
+``run_build`` writes a template (the docker builder, ``shell`` and ``file``
+provisioners for the given steps, post-processor chains) into a work folder, runs the
+real CLI as a subprocess and returns its exit code and console output. ``start_build``
+does the same without waiting, in its own process group, for the interrupt tests.
+``builder`` and ``post_processor`` decode and check a config in-process, for the
+configuration tests.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imagesmith.builders.docker.builder import DockerBuilder
 from imagesmith.config.decode import decode
-from imagesmith.engine.context import BuildInfo, ProvisionContext
-from imagesmith.engine.plan import Plan, PlannedBuild, PlannedPostProcessor, PlannedProvisioner
-from imagesmith.engine.runner import RunResult, run_plan
-from imagesmith.errors import BuildError
-from imagesmith.plugins import PostProcessor, Provisioner
-from imagesmith.ui.console import Console
+from imagesmith.engine.context import BuildInfo
+from imagesmith.plugins import PostProcessor
+
+BUILD_TIMEOUT = 120
 
 
 class ImageRenderer:
@@ -39,45 +45,13 @@ class ImageRenderer:
         return text
 
 
-@dataclass
-class Step:
-    run: str = ""
-    upload: tuple[str, str] | None = None  # (local src, remote dst)
-
-
-class Commands(Provisioner):
-    """Runs shell commands and uploads through the build's communicator."""
-
-    def __init__(self, steps: Sequence[Step | str]) -> None:
-        self.steps = [Step(run=s) if isinstance(s, str) else s for s in steps]
-
-    async def provision(self, ctx: ProvisionContext) -> None:
-        assert ctx.comm is not None
-        for step in self.steps:
-            if step.upload:
-                src, dst = step.upload
-                ctx.ui.say(f"Uploading {src} => {dst}")
-                if Path(src).is_dir():
-                    await ctx.comm.upload_dir(dst, src)
-                else:
-                    await ctx.comm.upload(dst, Path(src))
-            if step.run:
-                code = await ctx.comm.run(
-                    step.run, on_stdout=ctx.ui.message, on_stderr=ctx.ui.error
-                )
-                if code != 0:
-                    raise BuildError(f"Script exited with non-zero exit status: {code}")
-
-
 def build_info(name: str = "docker", run_uuid: str = "test-run") -> BuildInfo:
     return BuildInfo(name=name, builder_type="docker", run_uuid=run_uuid, renderer=ImageRenderer())
 
 
-def builder(
-    raw: Mapping[str, Any], name: str = "docker", run_uuid: str = "test-run"
-) -> DockerBuilder:
+def builder(raw: Mapping[str, Any], name: str = "docker") -> DockerBuilder:
     config = decode(DockerBuilder.Config, raw, render=lambda s: s)
-    b = DockerBuilder(config, build_info(name, run_uuid))
+    b = DockerBuilder(config, build_info(name))
     b.prepare()
     return b
 
@@ -90,31 +64,136 @@ def post_processor(cls: type[PostProcessor], raw: Mapping[str, Any], name: str =
 
 
 @dataclass
+class Upload:
+    source: str
+    destination: str
+
+
+def provisioners(steps: Sequence[str | Upload]) -> list[dict[str, Any]]:
+    """Consecutive commands become one ``shell`` provisioner (run with ``/bin/sh -e``,
+    so the first failing line ends it); each upload is a ``file`` provisioner."""
+    out: list[dict[str, Any]] = []
+    for step in steps:
+        if isinstance(step, Upload):
+            out.append({"type": "file", "source": step.source, "destination": step.destination})
+        elif out and out[-1]["type"] == "shell":
+            out[-1]["inline"].append(step)
+        else:
+            out.append({"type": "shell", "inline": [step]})
+    return out
+
+
+def template(
+    raw: Mapping[str, Any],
+    steps: Sequence[str | Upload] = (),
+    chains: Sequence[Sequence[Mapping[str, Any]]] = (),
+) -> dict[str, Any]:
+    t: dict[str, Any] = {"builders": [{"type": "docker", **raw}]}
+    if steps:
+        t["provisioners"] = provisioners(steps)
+    if chains:
+        t["post-processors"] = [list(chain) for chain in chains]
+    return t
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACKER_", "IMAGESMITH_"))}
+    env["CHECKPOINT_DISABLE"] = "1"
+    return env
+
+
+def cli(template_path: Path) -> list[str]:
+    return [sys.executable, "-m", "imagesmith", "build", "-color=false", template_path.name]
+
+
+@dataclass
 class Outcome:
-    result: RunResult
+    rc: int
     output: str
-    artifacts: list[Any] = field(default_factory=list)
+    workdir: Path
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
+
+    @property
+    def container_id(self) -> str:
+        found = re.search(r"(?:Container ID|Killing the container): ([0-9a-f]{64})", self.output)
+        assert found, self.output
+        return found.group(1)
+
+    @property
+    def image_id(self) -> str:
+        found = re.search(r"Image ID: (sha256:[0-9a-f]{64})", self.output)
+        assert found, self.output
+        return found.group(1)
+
+
+def write_template(t: Mapping[str, Any], workdir: Path | None) -> Path:
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="imagesmith-docker-test-"))
+    path = workdir / f"template-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(t, indent=2))
+    return path
 
 
 def run_build(
     raw: Mapping[str, Any],
-    steps: Sequence[Step | str] = (),
-    chains: Sequence[Sequence[tuple[str, PostProcessor]]] = (),
+    steps: Sequence[str | Upload] = (),
+    chains: Sequence[Sequence[Mapping[str, Any]]] = (),
     *,
-    run_uuid: str = "test-run",
+    workdir: Path | None = None,
 ) -> Outcome:
-    b = builder(raw, run_uuid=run_uuid)
-    planned = PlannedBuild(
-        name="docker",
-        builder_type="docker",
-        builder=b,
-        info=b.info,
-        provisioners=[PlannedProvisioner("commands", Commands(steps))] if steps else [],
-        post_processors=[[PlannedPostProcessor(t, t, pp) for t, pp in chain] for chain in chains],
+    """``imagesmith build`` on a template; stdout and stderr together, as a user sees them."""
+    path = write_template(template(raw, steps, chains), workdir)
+    done = subprocess.run(
+        cli(path),
+        cwd=path.parent,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=BUILD_TIMEOUT,
     )
-    out = io.StringIO()
-    console = Console(stream=out, color=False)
-    result = asyncio.run(
-        run_plan(Plan(builds=[planned], run_uuid=run_uuid), console, handle_signals=False)
+    return Outcome(done.returncode, done.stdout, path.parent)
+
+
+def start_build(
+    raw: Mapping[str, Any], steps: Sequence[str | Upload] = (), *, workdir: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start ``imagesmith build`` in a new process group (signal it with ``os.killpg``,
+    as a terminal's Ctrl-C reaches every process of the foreground group)."""
+    path = write_template(template(raw, steps), workdir)
+    return subprocess.Popen(
+        cli(path),
+        cwd=path.parent,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
-    return Outcome(result, out.getvalue())
+
+
+def container_exists(client: Any, container_id: str) -> bool:
+    return bool(client.containers(all=True, filters={"id": container_id}))
+
+
+def fresh_image(client: Any, base: str) -> str:
+    """A new image id (``base`` plus a unique label), so that every container made from
+    it belongs to one test: ``containers_of`` then finds them whatever they are named."""
+    cid = client.create_container(base, entrypoint=["/bin/true"])["Id"]
+    try:
+        tag = uuid.uuid4().hex[:12]
+        client.commit(cid, repository="imagesmith-test/run", tag=tag,
+                      changes=[f"LABEL imagesmith-test-run={tag}"])  # fmt: skip
+    finally:
+        client.remove_container(cid)
+    return f"imagesmith-test/run:{tag}"
+
+
+def containers_of(client: Any, image: str) -> list[Any]:
+    image_id = client.inspect_image(image)["Id"]
+    return [c for c in client.containers(all=True) if c["ImageID"] == image_id]

@@ -1,22 +1,16 @@
-"""The docker builder end to end through the engine, against the real engine."""
+"""The docker builder end to end: ``imagesmith build`` on templates, against the real engine."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import Step, run_build
+from docker_helpers import Upload, container_exists, run_build
 
 pytestmark = pytest.mark.docker
-
-
-def leftovers(client: Any, run_uuid: str) -> list[Any]:
-    prefix = "imagesmith-" + run_uuid.replace("-", "")[:12]
-    return client.containers(all=True, filters={"name": prefix})
 
 
 def test_commit_keeps_base_config_applies_changes_and_removes_the_container(
@@ -30,15 +24,13 @@ def test_commit_keeps_base_config_applies_changes_and_removes_the_container(
     ])  # fmt: skip
     docker_client.remove_container(cid)
     (tmp_path / "f.txt").write_text("payload\n")
-    run_uuid = str(uuid.uuid4())
     out = run_build(
         {"image": base, "pull": False, "commit": True, "changes": ["ENV FOO=bar"],
          "message": "built", "author": "me"},
-        ["id -u; pwd", Step(upload=(str(tmp_path / "f.txt"), "/tmp/f.txt")),
+        ["id -u; pwd", Upload(str(tmp_path / "f.txt"), "/tmp/f.txt"),
          "stat -c %u /tmp/f.txt"],
-        run_uuid=run_uuid,
     )  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     lines = out.output.splitlines()
     assert lines[0] == "==> docker: Starting docker container..."
     assert lines[1].startswith("    docker: Container ID: ")
@@ -47,7 +39,7 @@ def test_commit_keeps_base_config_applies_changes_and_removes_the_container(
     image_line = next(ln for ln in lines if ln.startswith("    docker: Image ID: sha256:"))
     image_id = image_line.split(": ")[-1]
     assert f"--> docker: Imported Docker image: {image_id}" in lines
-    assert leftovers(docker_client, run_uuid) == []
+    assert not container_exists(docker_client, out.container_id)
 
     info = docker_client.inspect_image(image_id)
     config = info["Config"]
@@ -70,7 +62,7 @@ def test_base_without_entrypoint_or_cmd_stays_that_way(
          "run_command": ["-d", "-i", "-t", "--network", "none", "{{.Image}}", "/bin/sh"]},
         ["true"],
     )  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     assert (
         "    docker: Run command: docker run -d -i -t --network none " + busybox_image + " /bin/sh"
         in out.output
@@ -85,7 +77,7 @@ def test_export_writes_the_container_file_system(busybox_image: str, tmp_path: P
     target = tmp_path / "out" / "c.tar"
     out = run_build({"image": busybox_image, "pull": False, "export_path": str(target)},
                     ["echo made > /made.txt"])  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     assert "==> docker: Exporting the container" in out.output
     assert f"--> docker: Exported Docker file: {target}" in out.output
     import tarfile
@@ -95,25 +87,21 @@ def test_export_writes_the_container_file_system(busybox_image: str, tmp_path: P
 
 
 def test_discard_leaves_nothing(docker_client: Any, busybox_image: str) -> None:
-    run_uuid = str(uuid.uuid4())
-    out = run_build(
-        {"image": busybox_image, "pull": False, "discard": True}, ["true"], run_uuid=run_uuid
-    )
-    assert out.result.exit_code == 0, out.output
+    out = run_build({"image": busybox_image, "pull": False, "discard": True}, ["true"])
+    assert out.rc == 0, out.output
     assert "--> docker: Exported Docker file: " in out.output
-    assert leftovers(docker_client, run_uuid) == []
+    assert not container_exists(docker_client, out.container_id)
 
 
 def test_failing_command_fails_fast_and_cleans_up(docker_client: Any, busybox_image: str) -> None:
-    run_uuid = str(uuid.uuid4())
     start = time.monotonic()
     out = run_build({"image": busybox_image, "pull": False, "commit": True},
-                    ["echo before; exit 7", "echo never"], run_uuid=run_uuid)  # fmt: skip
-    assert out.result.exit_code == 1
+                    ["echo before; exit 7", "echo never"])  # fmt: skip
+    assert out.rc == 1
     assert "Script exited with non-zero exit status: 7" in out.output
     assert "never" not in out.output and "Committing" not in out.output
     assert "==> docker: Killing the container: " in out.output
-    assert leftovers(docker_client, run_uuid) == []
+    assert not container_exists(docker_client, out.container_id)
     assert time.monotonic() - start < 30
 
 
@@ -121,7 +109,7 @@ def test_missing_image_with_pull_false_says_what_to_do(docker_client: Any) -> No
     out = run_build(
         {"image": "imagesmith-test/absent:404", "pull": False, "commit": True}, ["true"]
     )
-    assert out.result.exit_code == 1
+    assert out.rc == 1
     assert (
         'Image imagesmith-test/absent:404 is not on this Docker host and "pull" is false'
         in out.output
@@ -135,11 +123,10 @@ def test_image_without_a_shell_fails_with_the_reason(docker_client: Any) -> None
     tag = "imagesmith-test/busybox-nosh:1"
     if not image_exists(docker_client, tag):
         import_rootfs(docker_client, busybox_rootfs(shell=False), tag)
-    run_uuid = str(uuid.uuid4())
-    out = run_build({"image": tag, "pull": False, "commit": True}, ["true"], run_uuid=run_uuid)
-    assert out.result.exit_code == 1
+    out = run_build({"image": tag, "pull": False, "commit": True}, ["true"])
+    assert out.rc == 1
     assert "has no /bin/sh" in out.output
-    assert leftovers(docker_client, run_uuid) == []
+    assert not container_exists(docker_client, out.container_id)
 
 
 def test_image_without_tmp_fails_on_upload_at_once(docker_client: Any, tmp_path: Path) -> None:
@@ -150,8 +137,8 @@ def test_image_without_tmp_fails_on_upload_at_once(docker_client: Any, tmp_path:
         import_rootfs(docker_client, busybox_rootfs(tmp=False), tag)
     (tmp_path / "s.sh").write_text("true\n")
     out = run_build({"image": tag, "pull": False, "commit": True},
-                    [Step(upload=(str(tmp_path / "s.sh"), "/tmp/script_1.sh"))])  # fmt: skip
-    assert out.result.exit_code == 1
+                    [Upload(str(tmp_path / "s.sh"), "/tmp/script_1.sh")])  # fmt: skip
+    assert out.rc == 1
     assert "directory /tmp does not exist in the container" in out.output
 
 
@@ -159,7 +146,7 @@ def test_container_that_exits_at_once_is_explained(busybox_image: str) -> None:
     run_command = ["--network", "none", "{{.Image}}", "/bin/sh"]
     raw = {"image": busybox_image, "pull": False, "commit": True, "run_command": run_command}
     out = run_build(raw, ["true"])
-    assert out.result.exit_code == 1
+    assert out.rc == 1
     assert "The container stopped as soon as it started" in out.output
 
 
@@ -172,7 +159,7 @@ def test_pull_from_a_loopback_registry(
         pass
     docker_client.remove_image(f"{remote}:pulled")
     out = run_build({"image": f"{remote}:pulled", "commit": True}, ["true"])
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     assert f"==> docker: Pulling Docker image: {remote}:pulled" in out.output
     docker_client.remove_image(f"{remote}:pulled", force=True)
 
@@ -180,6 +167,6 @@ def test_pull_from_a_loopback_registry(
 def test_pull_failure_reports_the_daemons_reason(docker_registry: str) -> None:
     missing = f"{docker_registry}/imagesmith/none:x"
     out = run_build({"image": missing, "commit": True}, ["true"])
-    assert out.result.exit_code == 1
+    assert out.rc == 1
     assert "Error pulling Docker image: " in out.output
     assert json.dumps("Starting docker container")[1:-1] not in out.output

@@ -8,12 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import post_processor, run_build
-
-from imagesmith.postprocessors.docker_import import DockerImportPostProcessor
-from imagesmith.postprocessors.docker_push import DockerPushPostProcessor
-from imagesmith.postprocessors.docker_save import DockerSavePostProcessor
-from imagesmith.postprocessors.docker_tag import DockerTagPostProcessor
+from docker_helpers import run_build
 
 pytestmark = pytest.mark.docker
 
@@ -23,18 +18,18 @@ def test_tag_then_save_and_tag_with_the_deprecated_key(
 ) -> None:
     repo = f"imagesmith-test/built-{uuid.uuid4().hex[:8]}"
     saved = tmp_path / "image.tar"
-    tag = post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["v1", "latest"]})
-    old = post_processor(DockerTagPostProcessor, {"repository": repo, "tag": "old"})
-    save = post_processor(DockerSavePostProcessor, {"path": str(saved)})
+    tag = {"type": "docker-tag", "repository": repo, "tags": ["v1", "latest"]}
+    old = {"type": "docker-tag", "repository": repo, "tag": "old"}
+    save = {"type": "docker-save", "path": str(saved)}
     out = run_build(
         {"image": busybox_image, "pull": False, "commit": True},
         ["echo x > /x"],
         [
-            [("docker-tag", tag), ("docker-save", save)],
-            [("docker-tag", old)],
+            [tag, save],
+            [old],
         ],
     )  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     image_id = out.output.split("Image ID: ")[1].split()[0]
     lines = out.output.splitlines()
     assert f"    docker (docker-tag): Tagging image: {image_id}" in lines
@@ -59,10 +54,10 @@ def test_export_then_import(docker_client: Any, busybox_image: str, tmp_path: Pa
     out = run_build(
         {"image": busybox_image, "pull": False, "export_path": str(tmp_path / "c.tar")},
         ["echo made > /made"],
-        [[("docker-import", post_processor(DockerImportPostProcessor,
-            {"repository": repo, "tag": "1", "changes": ["ENV FROM=import"]}))]],
+        [[{"type": "docker-import", "repository": repo, "tag": "1",
+           "changes": ["ENV FROM=import"]}]],
     )  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     assert f"    docker (docker-import): Repository: {repo}:1" in out.output
     assert f"--> docker: Imported Docker image: {repo}:1" in out.output
     # keep_input_artifact defaults to false for docker-import: the export is deleted.
@@ -75,9 +70,9 @@ def test_tag_refuses_an_export_artifact(busybox_image: str, tmp_path: Path) -> N
     out = run_build(
         {"image": busybox_image, "pull": False, "export_path": str(tmp_path / "c.tar")},
         ["true"],
-        [[("docker-tag", post_processor(DockerTagPostProcessor, {"repository": "x/y"}))]],
+        [[{"type": "docker-tag", "repository": "x/y"}]],
     )
-    assert out.result.exit_code == 1
+    assert out.rc == 1
     assert "Unknown artifact type: packer.docker" in out.output
     assert "Can only tag from Docker builder artifacts." in out.output
 
@@ -87,16 +82,15 @@ def test_push_with_login_to_a_loopback_registry(
 ) -> None:
     address, user, password = docker_registry_auth
     repo = f"{address}/imagesmith/pushed"
-    tag = post_processor(DockerTagPostProcessor, {"repository": repo, "tags": ["t1"]})
+    tag = {"type": "docker-tag", "repository": repo, "tags": ["t1"]}
     out = run_build(
         {"image": busybox_image, "pull": False, "commit": True},
         ["echo pushed > /p"],
-        [[("docker-tag", tag),
-          ("docker-push", post_processor(DockerPushPostProcessor, {
-              "login": True, "login_server": address, "login_username": user,
-              "login_password": password}))]],
+        [[tag,
+          {"type": "docker-push", "login": True, "login_server": address,
+           "login_username": user, "login_password": password}]],
     )  # fmt: skip
-    assert out.result.exit_code == 0, out.output
+    assert out.rc == 0, out.output
     lines = out.output.splitlines()
     assert "    docker (docker-push): Logging in..." in lines
     assert f"    docker (docker-push): Pushing: {repo}:t1" in lines
@@ -116,10 +110,9 @@ def test_push_with_a_wrong_password_says_so(
     out = run_build(
         {"image": busybox_image, "pull": False, "commit": True},
         ["true"],
-        [[("docker-tag", post_processor(DockerTagPostProcessor, {"repository": f"{address}/x/y"})),
-          ("docker-push", post_processor(DockerPushPostProcessor, {
-              "login": True, "login_server": address, "login_username": user,
-              "login_password": "wrong"}))]],
+        [[{"type": "docker-tag", "repository": f"{address}/x/y"},
+          {"type": "docker-push", "login": True, "login_server": address,
+           "login_username": user, "login_password": "wrong"}]],
     )  # fmt: skip
-    assert out.result.exit_code == 1
+    assert out.rc == 1
     assert "Error logging in to Docker: " in out.output
