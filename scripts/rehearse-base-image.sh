@@ -14,4 +14,9 @@ python=${IMAGESMITH_PYTHON:-}
 if [ -z "$python" ]; then
     if [ -x "$here/.venv/bin/python" ]; then python=$here/.venv/bin/python; else python=python3; fi
 fi
+if ! "$python" -c 'import imagesmith.rehearse.baseimage' 2>/dev/null; then
+    echo "rehearse-base-image: $python cannot import imagesmith: run pip install -e '$here[rehearse]'" \
+        "first, or set IMAGESMITH_PYTHON to a Python that has it." >&2
+    exit 1
+fi
 exec "$python" -m imagesmith.rehearse.baseimage "$@"

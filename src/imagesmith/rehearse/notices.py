@@ -53,6 +53,11 @@ def build_notices(name: str, config: Any) -> list[str]:
                 f"{name}: the EBS volumes {listed} are absent from the container (loop-file "
                 "stand-ins need root and losetup)."
             )
+    if _get(config, "comm", "ssh_password") and not _get(config, "comm", "ssh_private_key_file"):
+        notes.append(
+            f"{name}: ssh_password logins are not rehearsed: the stand-in only accepts the "
+            "build's key, so set ssh_private_key_file or let the build make a key pair."
+        )
     if _get(config, "run", "user_data") or _get(config, "run", "user_data_file"):
         notes.append(f"{name}: user_data is not run: the stand-in has no cloud-init.")
     if _get(config, "run", "spot_price") not in (None, "", "0"):
