@@ -35,4 +35,4 @@ def emulator(moto_server: MotoServer) -> MotoServer:
 def baseline(emulator: MotoServer, aws_proxy: FaultProxy) -> Leftovers:
     """What the emulator holds before the test's build (moto's own public images and
     snapshots, what earlier tests made), for ``leftovers(..., baseline=baseline)``."""
-    return leftovers(emulator, regions=("us-east-1", "us-west-2"))
+    return leftovers(emulator, regions=("us-east-1", "us-west-2", "eu-west-1"))

@@ -154,3 +154,74 @@ def test_server_errors_are_retried(
 
     assert result.rc == 0, result.out
     assert aws_proxy.count("RunInstances") == 1  # idempotent retries: one instance only
+
+
+def test_failure_after_the_region_copy_removes_the_copies(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    """Packer 1.6.6 leaves the copy in us-west-2 behind here."""
+    template = project.variant(ami_regions=["us-west-2"], ami_description="described")
+    aws_proxy.fail("ModifyImageAttribute", code="InvalidParameterValue", status=400)
+
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    assert f"==> amazon-ebs: Error modify AMI attributes: {INJECTED}" in result.lines
+    assert (
+        sum(line.startswith("==> amazon-ebs: Deregistered AMI id: ") for line in result.lines) == 2
+    )
+    assert leftovers(emulator, ("us-east-1", "us-west-2"), baseline=baseline).empty(), result.out
+
+
+def test_failed_copy_is_reported_and_every_ami_removed(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    template = project.variant(ami_regions=["us-west-2", "eu-west-1"])
+    aws_proxy.fail("CopyImage", nth=2, code="InvalidParameterValue", status=400)
+
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    assert "==> amazon-ebs: 1 error(s) occurred:" in result.lines
+    assert any("to region (" in line and INJECTED in line for line in result.lines)
+    regions = ("us-east-1", "us-west-2", "eu-west-1")
+    assert leftovers(emulator, regions, baseline=baseline).empty(), result.out
+
+
+def test_cleanup_failure_is_reported_and_left_for_imagesmith_cleanup(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    aws_proxy.fail("DeleteKeyPair", code="UnauthorizedOperation", status=403)
+
+    result = run(
+        imagesmith("build", "-color=false", str(project.write())), cwd=project.root, env=aws_env
+    )
+
+    assert result.rc == 0, result.out
+    key = next(c.params["KeyName"] for c in aws_proxy.calls if c.action == "DeleteKeyPair")
+    assert (
+        f"==> amazon-ebs: Error cleaning up keypair. Please delete the key manually: {key}"
+        in result.lines
+    )
+    image = next(
+        i["ImageId"]
+        for i in emulator.ec2().describe_images(Owners=["self"])["Images"]
+        if i["Name"] == project.builder["ami_name"]
+    )
+    assert leftovers(emulator, keep_images=(image,), baseline=baseline).key_pairs == [key]
+
+    cleanup = run(imagesmith("cleanup"), cwd=project.root, env=aws_env)
+    assert cleanup.rc == 0, cleanup.out
+    assert f"Removed key-pair {key} in us-east-1" in cleanup.out
+    assert leftovers(emulator, keep_images=(image,), baseline=baseline).empty()
