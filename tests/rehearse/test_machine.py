@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import shutil
@@ -269,3 +270,46 @@ def test_close_keeps_images_of_amis_that_still_exist(docker_client: Any) -> None
     finally:
         for tag in tags:
             docker_client.images.remove(tag)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_launch_cancelled_midway_leaves_nothing_after_close(
+    docker_client: Any, delay: float
+) -> None:
+    _, public = _key()
+
+    async def scenario() -> None:
+        machines = _machines(DEBIAN_IMAGE, docker_client=docker_client)
+        launch = asyncio.ensure_future(
+            machines.instance_launched(
+                instance_id="i-c", ssh_username="admin", public_key=public, block_devices=VOLUME
+            )
+        )
+        await asyncio.sleep(delay)
+        launch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await launch
+        await machines.close()
+
+    asyncio.run(scenario())
+    assert rehearsal_containers(docker_client) == []
+    assert rehearsal_loops() == []
+
+
+def test_containers_of_dead_rehearsals_are_swept(docker_client: Any) -> None:
+    from imagesmith.rehearse.machine import LABEL, LABEL_PID, sweep_stale_containers
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    labels = {LABEL: "instance", LABEL_PID: str(gone.pid)}
+    dead = docker_client.api.create_container(DEBIAN_IMAGE, ["true"], labels=labels)["Id"]
+    live = docker_client.api.create_container(
+        DEBIAN_IMAGE, ["true"], labels={LABEL: "instance", LABEL_PID: str(os.getpid())}
+    )["Id"]
+    try:
+        assert sweep_stale_containers(docker_client) == [dead]
+        assert rehearsal_containers(docker_client) == [live]
+    finally:
+        for cid in (dead, live):
+            with contextlib.suppress(Exception):
+                docker_client.api.remove_container(cid, force=True)

@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 from imagesmith.errors import ImagesmithError
 from imagesmith.rehearse import images, notices, seam
 from imagesmith.rehearse.emulator import Emulator, check_installed
-from imagesmith.rehearse.machine import ContainerMachines, sweep_stale_volumes
+from imagesmith.rehearse.machine import (
+    ContainerMachines,
+    sweep_stale_containers,
+    sweep_stale_volumes,
+)
 
 if TYPE_CHECKING:
     from imagesmith.engine.plan import Plan, PlannedBuild
@@ -146,6 +150,7 @@ async def prepare_rehearsal(
     client = docker_client or await asyncio.to_thread(_docker_client)
     await asyncio.to_thread(_check_images, client, sources)
     await asyncio.to_thread(sweep_stale_volumes)
+    await asyncio.to_thread(sweep_stale_containers, client)
 
     amis = list({s.ami["ami_id"]: s.ami for s in sources}.values())
     emulator = await Emulator.start(amis, regions=list(dict.fromkeys(regions)))

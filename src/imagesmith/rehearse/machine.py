@@ -27,7 +27,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from imagesmith.errors import ImagesmithError
 
@@ -36,6 +36,9 @@ LABEL_RUN = "imagesmith.rehearsal.run"
 IMAGE_REPOSITORY = "imagesmith-rehearsal"
 # Backing files of volume stand-ins live in <tmp>/<prefix><pid>-XXXX/.
 VOLUMES_PREFIX = "imagesmith-rehearsal-volumes-"
+LABEL_PID = "imagesmith.rehearsal.pid"
+
+T = TypeVar("T")
 
 # The container's main process: prepare the user as cloud-init would, start sshd on
 # the given port, and live only while imagesmith keeps stdin open.
@@ -170,10 +173,10 @@ class ContainerMachines:
         await asyncio.to_thread(self._check_image, image, instance_id)
         machine = Machine(instance_id, image, 0, None, None)
         self._machines[instance_id] = machine
-        machine.loop_devices = await asyncio.to_thread(self._loop_devices, block_devices)
+        machine.loop_devices = await _settled(self._loop_devices, block_devices)
         for _attempt in range(3):
             machine.port = free_port()
-            await asyncio.to_thread(self._start, machine, ssh_username, public_key.strip())
+            await _settled(self._start, machine, ssh_username, public_key.strip())
             if await self._wait_ready(machine):
                 return "127.0.0.1", machine.port
             await asyncio.to_thread(self._remove_container, machine)
@@ -188,7 +191,7 @@ class ContainerMachines:
             raise MachineError(
                 f"The rehearsal has no machine for instance {instance_id} to save as {image_id}."
             )
-        tags = await asyncio.to_thread(self._commit, machine, image_id, image_name)
+        tags = await _settled(self._commit, machine, image_id, image_name)
         self._committed[image_id] = tags
 
     async def instance_terminated(self, *, instance_id: str) -> None:
@@ -244,6 +247,7 @@ class ContainerMachines:
             labels={
                 LABEL: "instance",
                 LABEL_RUN: self.run_id,
+                LABEL_PID: str(os.getpid()),
                 f"{LABEL}.instance-id": machine.instance_id,
             },
             host_config=api.create_host_config(
@@ -338,7 +342,6 @@ class ContainerMachines:
                 )
 
     def _remove_container(self, machine: Machine) -> None:
-        import docker.errors
 
         if machine.attach is not None:
             with contextlib.suppress(Exception):
@@ -346,36 +349,37 @@ class ContainerMachines:
             machine.attach = None
         if machine.container is None:
             return
+        self._remove_by_id(machine.container.id, machine.container.name)
+        machine.container = None
+
+    def _remove_by_id(self, container_id: str, name: str) -> None:
+        """Remove a container and return once the engine has, whoever started removing it
+        (the engine itself does for a container that stopped)."""
+        import docker.errors
+
+        api = self._docker().api
         try:
-            machine.container.remove(force=True)
+            api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
-            pass
+            return
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 self._report(
-                    f"Could not remove the rehearsal container {machine.container.name}: "
-                    f"{exc}. Remove it with docker rm -f {machine.container.name}."
+                    f"Could not remove the rehearsal container {name}: {exc}. "
+                    f"Remove it with docker rm -f {name}."
                 )
-        machine.container = None
+                return
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            api.wait(container_id, timeout=30, condition="removed")
 
     def _remove_labelled(self) -> None:
-        import docker.errors
 
         api = self._docker().api
         # The low-level listing: the high-level one inspects each container and trips
         # over those the engine is removing at that moment.
         for found in api.containers(all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}):
-            try:
-                api.remove_container(found["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                if "already in progress" not in str(exc):
-                    name = (found.get("Names") or [found["Id"][:12]])[0].lstrip("/")
-                    self._report(
-                        f"Could not remove the rehearsal container {name}: {exc}. "
-                        f"Remove it with docker rm -f {name}."
-                    )
+            name = (found.get("Names") or [found["Id"][:12]])[0].lstrip("/")
+            self._remove_by_id(found["Id"], name)
 
     def _remove_images(self, tags: list[str]) -> None:
         import docker.errors
@@ -412,6 +416,33 @@ class ContainerMachines:
                 continue
             pairs += [done.stdout.strip(), path]
         return pairs
+
+
+async def _settled(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func`` in a thread; if cancelled, wait for the thread before re-raising, so
+    that what it created is recorded and cleanup can find it."""
+    job = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await job
+        raise
+
+
+def sweep_stale_containers(client: Any) -> list[str]:
+    """Remove instance containers whose rehearsal process died before starting them
+    (a started one ends by itself). Returns the ids removed."""
+    import docker.errors
+
+    removed = []
+    for found in client.api.containers(all=True, filters={"label": LABEL_PID}):
+        pid = (found.get("Labels") or {}).get(LABEL_PID, "")
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.api.remove_container(found["Id"], force=True)
+                removed.append(found["Id"])
+    return removed
 
 
 def sweep_stale_volumes() -> list[str]:
