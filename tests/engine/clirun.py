@@ -38,6 +38,23 @@ def normalise(text: str, *, tmp: Path | None = None) -> str:
     return text
 
 
+def sort_summary(text: str) -> str:
+    """Packer lists errors and artifacts in Go's random map order; imagesmith sorts
+    them by build name. Sort each run of ``--> <build>: ...`` lines the same way
+    (stable, so one build's artifacts keep their order)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if line.startswith("--> "):
+            run.append(line)
+            continue
+        out.extend(sorted(run, key=lambda item: item[4:].split(":", 1)[0]))
+        run = []
+        out.append(line)
+    return "\n".join(out[:-1])
+
+
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACKER_")}
     env["CHECKPOINT_DISABLE"] = "1"
@@ -104,7 +121,7 @@ def both(
             ]
         )
         result = run(cmd, work, env=env)
-        result.out = normalise(result.out, tmp=work)
+        result.out = sort_summary(normalise(result.out, tmp=work))
         results.append(result)
     return results[0], results[1]
 

@@ -273,8 +273,10 @@ def test_debug_provisioner_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     comm = NoneCommunicator()
     with fake_tty(monkeypatch, ["", "", ""]):
         asyncio.run(run.run_steps([run.provision_step(lambda _s: comm)], rec))
-    assert out.getvalue().startswith(
+    assert out.getvalue() == (
         "==> t: Pausing before the next provisioner . Press enter to continue. "
+        "==> t: Pausing after run of step 'StepProvision'. Press enter to continue. "
+        "==> t: Pausing before cleanup of step 'StepProvision'. Press enter to continue. "
     )
 
 

@@ -193,6 +193,9 @@ class BuildRun:
     async def _pause(self, what: str) -> None:
         await self._ask(f"{what} Press enter to continue.")
 
+    async def _prompt(self, prompt: str) -> None:
+        await self._ask(prompt)
+
     async def _ask(self, prompt: str) -> str | None:
         """Ask on the terminal; None when the build is interrupted meanwhile."""
         if self.cancelled:
@@ -304,7 +307,7 @@ class BuildRun:
 
     async def provision(self, comm: Communicator | None) -> None:
         """Run the provisioners (builders that do not use ``provision_step`` call this)."""
-        pause = self._pause if self.info.debug else None
+        pause = self._prompt if self.info.debug else None
         await run_provisioners(self.provisioners, self.provision_context(comm), debug_pause=pause)
 
     async def provision_cleanup(self, comm: Communicator | None) -> None:
