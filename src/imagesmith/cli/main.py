@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -143,6 +142,8 @@ def _run(module: ModuleType, args: list[str], options: GlobalOptions) -> int:
             + "\n"
         )
         if debug:
+            import traceback
+
             traceback.print_exc()
         return 1
 

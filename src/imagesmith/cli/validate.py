@@ -7,7 +7,7 @@ Success prints nothing (Packer 1.6.6).
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from imagesmith.cli.common import GlobalOptions, make_console, print_diagnostics, usage_error
 from imagesmith.cli.flags import FlagError, FlagSet
@@ -45,6 +45,15 @@ def flag_set() -> FlagSet:
     return flags
 
 
+def random_uuid() -> str:
+    """A version-4 UUID without importing ``uuid`` (which loads ``platform``)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def run(argv: list[str], console_options: GlobalOptions) -> int:
     console = make_console(console_options)
     try:
@@ -68,7 +77,7 @@ def run(argv: list[str], console_options: GlobalOptions) -> int:
         console.say("Syntax-only check passed. Everything looks okay.")
         return 0
 
-    options = PlanOptions(values["only"], values["except"], run_uuid=str(uuid.uuid4()))
+    options = PlanOptions(values["only"], values["except"], run_uuid=random_uuid())
     plan = plan_template(tpl, given, options)
     console.add_secrets(plan.secrets)
     return print_diagnostics(console, plan.diagnostics)

@@ -462,15 +462,13 @@ def format_syntax_error(data: bytes, err: JSONSyntaxError) -> str:
 
 # --- positions -----------------------------------------------------------------------------
 
-_TOKEN = re.compile(
-    r"""
+# Compiled on first use: only error messages need positions.
+_TOKEN = r"""
     (?P<ws>[ \t\r\n]+)
     | (?P<str>"(?:[^"\\]|\\.)*")
     | (?P<punct>[{}\[\]:,])
     | (?P<atom>[^\s{}\[\]:,"]+)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+"""
 
 
 class _Tokens:
@@ -479,7 +477,7 @@ class _Tokens:
     def __init__(self, text: str) -> None:
         self.items: list[tuple[str, str, int]] = []
         line = 1
-        for m in _TOKEN.finditer(text):
+        for m in re.finditer(_TOKEN, text, re.VERBOSE | re.DOTALL):
             kind = m.lastgroup or ""
             token = m.group()
             if kind != "ws":

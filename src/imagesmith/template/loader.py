@@ -229,7 +229,6 @@ class _Builder:
         # Packer visits a Go map (random order); sorted keeps runs repeatable.
         for name in sorted(raw):
             value = raw[name]
-            line = self.tpl.line((key, name))
             if value is not None and not isinstance(value, str):
                 self.problem(
                     f"variable {name}: '' expected type 'string', got unconvertible type "
@@ -237,7 +236,9 @@ class _Builder:
                     (key, name),
                 )
                 continue
-            self.tpl.variables[name] = Variable(name, value or "", value is None, line)
+            self.tpl.variables[name] = Variable(
+                name, value or "", value is None, path=(key, name), locator=self.tpl.locator
+            )
             if name in sensitive:
                 self.tpl.sensitive_variables.append(name)
 
@@ -260,7 +261,9 @@ class _Builder:
                 self.problem(f"builder {i}: builder with name '{name}' already exists", path)
                 continue
             config = {k: v for k, v in item.items() if k not in ("name", "type")}
-            self.tpl.builders[name] = BuilderDef(i, name, btype, config, self.tpl.line(path))
+            self.tpl.builders[name] = BuilderDef(
+                i, name, btype, config, path=path, locator=self.tpl.locator
+            )
 
     def post_processors(self, raw: list[Any], key: str) -> None:
         for i, item in enumerate(raw, start=1):
@@ -324,7 +327,8 @@ class _Builder:
             only=v.get("Only") or [],
             except_=v.get("Except") or [],
             keep_input_artifact=v.get("KeepInputArtifact"),
-            line=self.tpl.line(path),
+            path=path,
+            locator=self.tpl.locator,
         )
 
     def provisioners(self, raw: list[Any], key: str) -> None:
@@ -363,6 +367,7 @@ class _Builder:
             pause_before=v.get("PauseBefore") or 0.0,
             timeout=v.get("Timeout") or 0.0,
             max_retries=v.get("MaxRetries") or "",
-            line=self.tpl.line(path),
+            path=path,
+            locator=self.tpl.locator,
         )
         return prov, ""

@@ -14,26 +14,40 @@ from typing import Any
 from imagesmith.template.jsonparse import Locator, Path
 
 
+class Located:
+    """Something at ``path`` in the template. Its ``line`` is only looked up when a
+    message needs it: finding lines takes a second pass over the JSON text."""
+
+    path: Path
+    locator: Locator | None
+
+    @property
+    def line(self) -> int | None:
+        return self.locator.line(self.path) if self.locator is not None else None
+
+
 @dataclass
-class Variable:
+class Variable(Located):
     name: str
     default: str
     #: A ``null`` default: the value must come from ``-var`` or ``-var-file``.
     required: bool
-    line: int | None = None
+    path: Path = ()
+    locator: Locator | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
-class BuilderDef:
+class BuilderDef(Located):
     index: int  # 1-based, as Packer numbers them in messages
     name: str  # raw: ``{{user `x`}}`` is only rendered once variables are known
     type: str
     config: dict[str, Any]
-    line: int | None = None
+    path: Path = ()
+    locator: Locator | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
-class ProvisionerDef:
+class ProvisionerDef(Located):
     index: int  # 1-based; 0 for the error-cleanup-provisioner
     type: str
     config: dict[str, Any]
@@ -45,14 +59,15 @@ class ProvisionerDef:
     timeout: float = 0.0
     #: Rendered with the user variables when builds are created, then an integer.
     max_retries: str = ""
-    line: int | None = None
+    path: Path = ()
+    locator: Locator | None = field(default=None, repr=False, compare=False)
 
     def skip(self, builder_name: str) -> bool:
         return _skip(self.only, self.except_, builder_name)
 
 
 @dataclass
-class PostProcessorDef:
+class PostProcessorDef(Located):
     chain: int  # 1-based index of the chain in ``post-processors``
     position: int  # 1-based position inside the chain
     type: str
@@ -61,7 +76,8 @@ class PostProcessorDef:
     only: list[str] = field(default_factory=list)
     except_: list[str] = field(default_factory=list)
     keep_input_artifact: bool | None = None
-    line: int | None = None
+    path: Path = ()
+    locator: Locator | None = field(default=None, repr=False, compare=False)
 
     def skip(self, builder_name: str) -> bool:
         return _skip(self.only, self.except_, builder_name)

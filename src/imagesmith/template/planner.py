@@ -46,7 +46,13 @@ from imagesmith.plugins import (
     registry,
 )
 from imagesmith.template.loader import load_template
-from imagesmith.template.model import BuilderDef, ProvisionerDef, Template
+from imagesmith.template.model import (
+    BuilderDef,
+    Located,
+    PostProcessorDef,
+    ProvisionerDef,
+    Template,
+)
 from imagesmith.template.render import BuildMode, RenderContext, RenderError, render
 from imagesmith.template.variables import (
     VariablesError,
@@ -151,26 +157,26 @@ def template_problems(tpl: Template) -> list[str]:
     if not tpl.builders:
         problems.append("at least one builder must be defined")
 
-    def only_except(prefix: str, only: list[str], except_: list[str], line: int | None) -> None:
-        if only and except_:
+    def only_except(prefix: str, item: ProvisionerDef | PostProcessorDef) -> None:
+        if item.only and item.except_:
             message = f"{prefix}: only one of 'only' or 'except' may be specified"
-            problems.append(message + tpl.where(line))
+            problems.append(message + tpl.where(item.line))
             return
-        for kind, names in (("only", only), ("except", except_)):
+        for kind, names in (("only", item.only), ("except", item.except_)):
             for name in names:
                 if name not in tpl.builders:
                     message = f"{prefix}: '{kind}' specified builder '{name}' not found"
-                    problems.append(message + tpl.where(line))
+                    problems.append(message + tpl.where(item.line))
 
     for p in tpl.provisioners:
-        only_except(f"provisioner {p.index}", p.only, p.except_, p.line)
+        only_except(f"provisioner {p.index}", p)
         for name in p.override:
             if name not in tpl.builders:
                 message = f"provisioner {p.index}: override '{name}' doesn't exist"
                 problems.append(message + tpl.where(p.line))
     for chain in tpl.post_processors:
         for pp in chain:
-            only_except(f"post-processor {pp.chain}.{pp.position}", pp.only, pp.except_, pp.line)
+            only_except(f"post-processor {pp.chain}.{pp.position}", pp)
     return problems
 
 
@@ -178,15 +184,16 @@ def version_problem(tpl: Template) -> str | None:
     """``min_packer_version`` against the Packer release imagesmith matches."""
     if not tpl.min_version:
         return None
-    at = tpl.where(tpl.line(("min_packer_version",)))
     try:
         minimum = GoVersion.parse(tpl.min_version)
     except ValueError as exc:
-        return f"min_version is invalid: {exc}{at}"
-    actual = GoVersion.parse(imagesmith.PACKER_COMPAT_VERSION)
-    if actual < minimum:
-        return f"This template requires Packer version {minimum} or higher; using {actual}{at}"
-    return None
+        problem = f"min_version is invalid: {exc}"
+    else:
+        actual = GoVersion.parse(imagesmith.PACKER_COMPAT_VERSION)
+        if not actual < minimum:
+            return None
+        problem = f"This template requires Packer version {minimum} or higher; using {actual}"
+    return problem + tpl.where(tpl.line(("min_packer_version",)))
 
 
 def initialize(tpl: Template, given: Mapping[str, str]) -> Initialized:
@@ -343,7 +350,7 @@ class _Planner:
     def parts(self, name: str, b: BuilderDef) -> _Parts:
         errors: list[str] = []
 
-        def lookup(kind: Kind, type_name: str, line: int | None) -> type[Component]:
+        def lookup(kind: Kind, type_name: str, at: Located) -> type[Component]:
             try:
                 cls = registry.get(kind, type_name)
             except UnknownComponent as exc:
@@ -353,20 +360,20 @@ class _Planner:
                 message = f"error initializing {kind} '{type_name}': cannot load it: {exc}"
             else:
                 return cls
-            errors.append(message + self.tpl.where(line))
+            errors.append(message + self.tpl.where(at.line))
             return Component
 
-        builder = lookup("builder", b.type, b.line)
+        builder = lookup("builder", b.type, b)
         provisioners = []
         for p in self.tpl.provisioners:
             if p.skip(b.name):
                 continue
-            cls = lookup("provisioner", p.type, p.line)
+            cls = lookup("provisioner", p.type, p)
             provisioners.append((p, cls, self.max_retries(p, errors)))
         cleanup = None
         if self.tpl.cleanup_provisioner is not None:
             p = self.tpl.cleanup_provisioner
-            cleanup = (p, lookup("provisioner", p.type, p.line), self.max_retries(p, errors))
+            cleanup = (p, lookup("provisioner", p.type, p), self.max_retries(p, errors))
         chains = []
         for raw_chain in self.tpl.post_processors:
             chain = []
@@ -376,7 +383,7 @@ class _Planner:
                 # -except names post-processors too: the rest of the chain is cut.
                 if pp.name in self.options.except_:
                     break
-                chain.append((pp, lookup("post-processor", pp.type, pp.line)))
+                chain.append((pp, lookup("post-processor", pp.type, pp)))
             if chain:
                 chains.append(chain)
         if errors:
@@ -436,31 +443,31 @@ class _Planner:
             b.config,
             builder_info,
             builder_renderer.context(mode="builder"),
-            b.line,
+            b,
             warnings,
         )
         assert isinstance(builder, Builder)
         keys = (*COMMON_BUILD_KEYS, *builder.generated_data_keys())
 
-        def sub_component(cls: type[Component], config: Mapping[str, Any], line: int | None) -> Any:
+        def sub_component(cls: type[Component], config: Mapping[str, Any], at: Located) -> Any:
             renderer = self.renderer(name, b, cls.template_functions)
             ctx = renderer.context(mode="placeholder", keys=keys)
             return self.component(
-                name, cls, config, self.info(name, b, renderer), ctx, line, warnings
+                name, cls, config, self.info(name, b, renderer), ctx, at, warnings
             )
 
         planned = PlannedBuild(name=name, builder_type=b.type, builder=builder, info=builder_info)
         for p, cls, retries in parts.provisioners:
-            instance = sub_component(cls, _with_override(p, b.name), p.line)
+            instance = sub_component(cls, _with_override(p, b.name), p)
             planned.provisioners.append(_planned_provisioner(p, instance, retries))
         if parts.cleanup is not None:
             p, cls, retries = parts.cleanup
-            instance = sub_component(cls, _with_override(p, b.name), p.line)
+            instance = sub_component(cls, _with_override(p, b.name), p)
             planned.cleanup_provisioner = _planned_provisioner(p, instance, retries)
         for chain in parts.chains:
             planned_chain = []
             for pp, cls in chain:
-                instance = sub_component(cls, pp.config, pp.line)
+                instance = sub_component(cls, pp.config, pp)
                 assert isinstance(instance, PostProcessor)
                 planned_chain.append(
                     PlannedPostProcessor(pp.type, pp.name, instance, pp.keep_input_artifact)
@@ -475,7 +482,7 @@ class _Planner:
         raw: Mapping[str, Any],
         info: BuildInfo,
         ctx: RenderContext,
-        line: int | None,
+        at: Located,
         warnings: list[str],
     ) -> Component:
         """Decode, construct and prepare one component; ``_Failed`` on its errors."""
@@ -484,7 +491,7 @@ class _Planner:
             instance = cls(config, info)
             warnings.extend(instance.prepare())
         except ConfigError as exc:
-            summary = f"Failed to prepare build: {quote(name)}{self.tpl.where(line)}"
+            summary = f"Failed to prepare build: {quote(name)}{self.tpl.where(at.line)}"
             raise _Failed(Diagnostic("error", summary, str(exc))) from None
         self.plan.secrets.extend(config_secrets(config))
         return instance
@@ -517,16 +524,28 @@ def config_secrets(config: Any) -> list[str]:
     found: list[str] = []
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         return found
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name, None)
-        if spec_of(f).secret:
-            found.extend(_strings(value))
-        elif dataclasses.is_dataclass(value):
-            found.extend(config_secrets(value))
-        elif isinstance(value, list):
-            for item in value:
-                found.extend(config_secrets(item))
+    secret, nested = _secret_fields(type(config))
+    for name in secret:
+        found.extend(_strings(getattr(config, name, None)))
+    for name in nested:
+        value = getattr(config, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            found.extend(config_secrets(item))
     return found
+
+
+_SECRET_FIELDS: dict[type, tuple[list[str], list[str]]] = {}
+
+
+def _secret_fields(cls: type) -> tuple[list[str], list[str]]:
+    """(fields declared secret, other fields) of a config class, computed once."""
+    if cls not in _SECRET_FIELDS:
+        secret: list[str] = []
+        other: list[str] = []
+        for f in dataclasses.fields(cls):
+            (secret if spec_of(f).secret else other).append(f.name)
+        _SECRET_FIELDS[cls] = (secret, other)
+    return _SECRET_FIELDS[cls]
 
 
 def _strings(value: Any) -> list[str]:
@@ -554,11 +573,11 @@ def go_atoi(text: str) -> int:
     return value
 
 
-_VERSION = re.compile(
+_VERSION = (
     r"^v?([0-9]+(?:\.[0-9]+)*?)"
     r"(-([0-9]+[0-9A-Za-z\-~]*(?:\.[0-9A-Za-z\-~]+)*)|(-?([A-Za-z\-~]+[0-9A-Za-z\-~]*(?:\.[0-9A-Za-z\-~]+)*)))?"
     r"(?:\+([0-9A-Za-z\-~]+(?:\.[0-9A-Za-z\-~]+)*))?$"
-)
+)  # compiled on first use: most templates have no min_packer_version
 
 
 @dataclass(frozen=True)
@@ -571,7 +590,7 @@ class GoVersion:
 
     @classmethod
     def parse(cls, text: str) -> GoVersion:
-        m = _VERSION.match(text)
+        m = re.match(_VERSION, text)
         if m is None:
             raise ValueError(f"Malformed version: {text}")
         segments = [int(s) for s in m.group(1).split(".")]
