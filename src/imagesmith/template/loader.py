@@ -111,7 +111,7 @@ def load_template(path: str) -> Template:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise _single(go_os_error("open", path, exc)) from None
+        raise exact_error(go_os_error("open", path, exc)) from None
     return parse_template(data, path=os.path.abspath(path), display_name=path)
 
 
@@ -120,13 +120,13 @@ def parse_template(data: bytes, *, path: str | None, display_name: str) -> Templ
     try:
         raw = jsonparse.loads(data)
     except jsonparse.JSONSyntaxError as exc:
-        raise _single(jsonparse.format_syntax_error(data, exc)) from None
+        raise exact_error(jsonparse.format_syntax_error(data, exc)) from None
     except jsonparse.DuplicateKeyError as exc:
-        raise _single(str(exc) + where(display_name, exc.line)) from None
+        raise exact_error(str(exc) + where(display_name, exc.line)) from None
     except jsonparse.JSONValueError as exc:
-        raise _single(str(exc)) from None
+        raise exact_error(str(exc)) from None
     tpl = Template(path=path, display_name=display_name, locator=jsonparse.Locator(data))
-    _Builder(tpl).build(raw)
+    _Reader(tpl).read(raw)
     return tpl
 
 
@@ -137,10 +137,6 @@ def exact_error(message: str, *, prefix: str = "Failed to parse template: ") -> 
     return err
 
 
-def _single(message: str) -> TemplateError:
-    return exact_error(message)
-
-
 @dataclass
 class _Stage:
     """The problems of one of Packer's parse stages and how that stage words them."""
@@ -149,7 +145,7 @@ class _Stage:
     problems: list[str] = field(default_factory=list)
 
 
-class _Builder:
+class _Reader:
     """Turns the decoded root object into the Template, collecting every problem."""
 
     def __init__(self, tpl: Template) -> None:
@@ -162,12 +158,12 @@ class _Builder:
     def at(self, message: str, path: Path) -> str:
         return message + self.tpl.where(self.tpl.line(path))
 
-    def build(self, raw: Any) -> None:
+    def read(self, raw: Any) -> None:
         if raw is None:
             return
         if not isinstance(raw, Mapping):
             # mapstructure rejects a non-map root with a bare error, no list.
-            raise _single(f"'' expected a map, got '{go_kind(raw)}'")
+            raise exact_error(f"'' expected a map, got '{go_kind(raw)}'")
         root = decode_struct(raw, _ROOT, weak=False)
         for message, key in root.errors:
             self.root_stage.problems.append(self.at(message, (key,)))
@@ -203,8 +199,8 @@ class _Builder:
             text = problems[0]
         else:
             text = format_go_multierror(problems)
-        err = TemplateError(problems)
-        err.args = (err.prefix + text,)
+        err = exact_error(text)
+        err.problems = problems
         raise err
 
     # -- sections ------------------------------------------------------------------------

@@ -323,7 +323,7 @@ class _Parts:
     builder: type[Component]
     provisioners: list[tuple[ProvisionerDef, type[Component], int]]
     cleanup: tuple[ProvisionerDef, type[Component], int] | None
-    chains: list[list[tuple[Any, type[Component]]]]
+    chains: list[list[tuple[PostProcessorDef, type[Component]]]]
 
 
 class _Planner:
@@ -376,7 +376,7 @@ class _Planner:
             cleanup = (p, lookup("provisioner", p.type, p), self.max_retries(p, errors))
         chains = []
         for raw_chain in self.tpl.post_processors:
-            chain = []
+            chain: list[tuple[PostProcessorDef, type[Component]]] = []
             for pp in raw_chain:
                 if pp.skip(b.name):
                     continue
@@ -488,12 +488,13 @@ class _Planner:
         """Decode, construct and prepare one component; ``_Failed`` on its errors."""
         try:
             config = decode(cls.Config, raw, render=lambda text: render(text, ctx))
+            # Registered before prepare() so that its messages are redacted too.
+            self.plan.secrets.extend(config_secrets(config))
             instance = cls(config, info)
             warnings.extend(instance.prepare())
         except ConfigError as exc:
             summary = f"Failed to prepare build: {quote(name)}{self.tpl.where(at.line)}"
             raise _Failed(Diagnostic("error", summary, str(exc))) from None
-        self.plan.secrets.extend(config_secrets(config))
         return instance
 
 
