@@ -95,8 +95,9 @@ class UnknownComponent(LookupError):
 
         self.kind, self.name, self.known = kind, name, known
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        super().__init__(f"Unknown {kind} {name}.{hint}")
+        # Packer's text, then the closest known name when there is one.
+        hint = f". Did you mean '{close[0]}'?" if close else ""
+        super().__init__(f"Unknown {kind} {name}{hint}")
 
 
 class Registry:

@@ -49,4 +49,4 @@ def test_unknown_names_fall_back_to_every_entry_point_and_suggest() -> None:
         registry.get("builder", "nul")
     assert str(caught.value) == "Unknown builder nul. Did you mean 'null'?"
     assert {"null", "file", "docker", "amazon-ebs"} <= set(registry.names("builder"))
-    assert str(UnknownComponent("provisioner", "zzz", ["shell"])) == "Unknown provisioner zzz."
+    assert str(UnknownComponent("provisioner", "zzz", ["shell"])) == "Unknown provisioner zzz"
