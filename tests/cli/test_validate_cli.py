@@ -83,6 +83,30 @@ CASES: dict[str, tuple[Any, list[str]]] = {
         [],
     ),
     "unknown builder": ({"builders": [{"type": "nul"}, {"type": "null", "name": "n2"}]}, []),
+    "unknown post-processor": ({"builders": [NULL], "post-processors": [{"type": "bogus-pp"}]}, []),
+    "unknown post-processor cut by except": (
+        {"builders": [NULL], "post-processors": [["manifest", {"type": "bogus-pp"}]]},
+        ["-except", "manifest"],
+    ),
+    "unknown provisioner skipped by only": (
+        {
+            "builders": [NULL, {**NULL, "name": "other"}],
+            "provisioners": [{"type": "bogus", "only": ["other"]}],
+        },
+        ["-only", "null"],
+    ),
+    "unknown cleanup provisioner": (
+        {"builders": [NULL], "error-cleanup-provisioner": {"type": "bogus"}},
+        [],
+    ),
+    "max_retries from a variable": (
+        {
+            "variables": {"r": "3"},
+            "builders": [NULL],
+            "provisioners": [{**SHELL_LOCAL, "max_retries": "{{user `r`}}"}],
+        },
+        [],
+    ),
     "bad max_retries": (
         {"builders": [NULL], "provisioners": [{**SHELL_LOCAL, "max_retries": "x"}]},
         [],
