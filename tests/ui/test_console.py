@@ -154,6 +154,14 @@ def test_secrets_redacted_in_every_mode(machine_readable: bool) -> None:
     assert "pw=<sensitive> and <sensitive>" in text
 
 
+def test_multiline_secret_redacted_before_prefixing() -> None:
+    con, out = make(color=False)
+    key = "-----BEGIN KEY-----\nabc\n-----END KEY-----"
+    con.add_secrets([key])
+    con.build_ui("b", 0).message(f"key:\n{key}\ndone")
+    assert out.getvalue() == "    b: key:\n    b: <sensitive>\n    b: done\n"
+
+
 def test_timestamp_prefix_once_per_message_inside_colour() -> None:
     con, out = make(color=True, timestamp=True)
     ui = con.build_ui("a", 0)

@@ -331,7 +331,10 @@ class BuildUi:
     def _prefix(self, arrow: str, msg: str) -> str:
         # Every line gets the prefix; only the end of the whole message is trimmed, so
         # an empty line inside a message keeps its prefix's trailing space (as Packer).
+        # Secrets are redacted first too: a multi-line one (a private key) would no
+        # longer match once its lines are prefixed.
         head = f"{arrow}{self.name}: "
+        msg = self.console.redact(msg)
         return "\n".join(head + line for line in msg.split("\n")).rstrip()
 
     def _emit(self, kind: str, text: str, *, color: int | None = None, bold: bool) -> None:
