@@ -152,3 +152,8 @@ def test_decode_first_reads_one_value_as_go_decoder_does() -> None:
         with pytest.raises(JSONSyntaxError) as caught:
             decode_first(data)
         assert caught.value.message == message
+
+
+def test_absurd_nesting_is_a_clear_error_not_a_crash() -> None:
+    with pytest.raises(JSONValueError, match="nested too deeply"):
+        loads(b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}")

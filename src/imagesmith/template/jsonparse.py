@@ -95,6 +95,10 @@ def _as_float(value: int) -> float:
         return math.inf
 
 
+# Go allows 10,000 levels; Python's parser stops near its recursion limit (~1,000).
+_TOO_DEEP = "the JSON is nested too deeply to be read (more than about 900 levels)"
+
+
 def loads(data: bytes) -> Any:
     """Decode a whole document as Go's ``json.Unmarshal`` accepts it.
 
@@ -114,6 +118,8 @@ def loads(data: bytes) -> Any:
     except JSONValueError:
         GoScanner(data).check_valid()
         raise
+    except RecursionError:
+        raise JSONValueError(_TOO_DEEP) from None
     except ValueError:
         GoScanner(data).check_valid()
         # The C parser refused something Go's scanner accepts; should not happen, but
@@ -146,6 +152,8 @@ def decode_first(data: bytes) -> Any:
     except JSONValueError:
         GoScanner(data).check_first_value()
         raise
+    except RecursionError:
+        raise JSONValueError(_TOO_DEEP) from None
     except ValueError:
         GoScanner(data).check_first_value()
         raise JSONSyntaxError("invalid JSON", len(data)) from None
