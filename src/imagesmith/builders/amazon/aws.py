@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 # default executor has (cores + 4).
 _EXECUTOR = ThreadPoolExecutor(max_workers=48, thread_name_prefix="aws")
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
-_CLIENTS_LOCK = threading.Lock()
 _SESSIONS: dict[tuple[Any, ...], Any] = {}
+# Held while a session or client is made, so that parallel builds wait for the first
+# one instead of each making their own (0.15 s of CPU each).
+_CREATE_LOCK = threading.RLock()
 
 
 class AwsError(BuildError):
@@ -109,7 +111,6 @@ class AwsSession:
         self.rehearsal = rehearsal
         self.counter = CallCounter()
         self._boto_session: Any = None
-        self._lock = threading.Lock()
         self._static_credentials: dict[str, str] | None = None
 
     # -- credentials ------------------------------------------------------------------
@@ -125,7 +126,7 @@ class AwsSession:
         self._boto_session = None
 
     def _session(self) -> Any:
-        with self._lock:
+        with _CREATE_LOCK:
             if self._boto_session is None:
                 self._boto_session = self._make_session()
             return self._boto_session
@@ -150,10 +151,13 @@ class AwsSession:
         """A botocore session (boto3's core: the same clients, without boto3's
         resource layer, which costs 0.1 s to import and is not used here)."""
         key = self._session_key()
-        with _CLIENTS_LOCK:
+        with _CREATE_LOCK:
             cached = _SESSIONS.get(key)
-        if cached is not None:
+            if cached is None:
+                cached = _SESSIONS[key] = self._new_session()
             return cached
+
+    def _new_session(self) -> Any:
         import botocore.session
 
         a = self.access
@@ -179,8 +183,7 @@ class AwsSession:
                 _answer_mfa_prompts(core, a.mfa_code)
         if self.rehearsal is None and a.assume_role.role_arn:
             _assume_role(core, a, self.region, self._client_config())
-        with _CLIENTS_LOCK:
-            return _SESSIONS.setdefault(key, core)
+        return core
 
     # -- clients ------------------------------------------------------------------------
 
@@ -200,20 +203,20 @@ class AwsSession:
         endpoint = self._endpoint(service)
         verify = not self.access.insecure_skip_tls_verify
         key = (service, region, endpoint, verify, self._session_key())
-        with _CLIENTS_LOCK:
-            cached = _CLIENTS.get(key)
+        cached = _CLIENTS.get(key)
         if cached is not None:
             return cached
-        session = self._session()
-        client = session.create_client(
-            service,
-            region_name=region,
-            endpoint_url=endpoint,
-            verify=verify,
-            config=self._client_config(),
-        )
-        with _CLIENTS_LOCK:
-            return _CLIENTS.setdefault(key, client)
+        with _CREATE_LOCK:
+            cached = _CLIENTS.get(key)
+            if cached is None:
+                cached = _CLIENTS[key] = self._session().create_client(
+                    service,
+                    region_name=region,
+                    endpoint_url=endpoint,
+                    verify=verify,
+                    config=self._client_config(),
+                )
+            return cached
 
     def _endpoint(self, service: str) -> str | None:
         if self.rehearsal is not None:

@@ -8,6 +8,7 @@ exists, and cleanups that also remove the AMIs of a build that did not finish.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,6 +34,8 @@ class AmazonEBSBuilder(Builder):
     Config: ClassVar[type[EBSConfig]] = EBSConfig
     config: EBSConfig
     template_functions: ClassVar[dict[str, Any]] = {"clean_resource_name": clean_ami_name}
+    #: API calls of the last run, by operation (for benchmarks and tests).
+    api_calls: dict[str, int]
 
     def prepare(self) -> list[str]:
         c = self.config
@@ -122,6 +125,10 @@ class AmazonEBSBuilder(Builder):
         finally:
             run_journal.release()
             self.api_calls = dict(aws.counter.counts)
+            # botocore's models and the SSH stack live until the process ends: once the
+            # build is over, take them out of the collector's sight. Its final pass at
+            # interpreter exit otherwise walks them all (~0.2 s).
+            gc.freeze()
         return AMIArtifact(state.amis, aws, dict(build.generated_data))
 
     def _steps(self, state: EBSState, build: BuildRun) -> list[Step[EBSState]]:
