@@ -390,3 +390,14 @@ def test_interrupt_stops_builds_waiting_for_a_slot() -> None:
     assert result.exit_code == 1
     assert "run:b-A" not in rec.events
     assert "Build 'b' failed to acquire semaphore: context canceled\n" in out
+
+
+def test_unexpected_exception_in_a_builder_is_reported_as_a_bug() -> None:
+    class Buggy(StepsBuilder):
+        async def run(self, build: BuildRun) -> Artifact | None:
+            return {}["missing"]  # type: ignore[no-any-return]
+
+    result, out = execute([planned_build(Buggy([], Recorder()), "x"), simple("y", Recorder())])
+    assert result.exit_code == 1
+    assert "--> x: internal error (this is a bug): KeyError: 'missing'\n" in out
+    assert "--> y: made y\n" in out

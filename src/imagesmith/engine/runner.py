@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from imagesmith.engine.build import BuildRun
 from imagesmith.engine.hook import error_text
 from imagesmith.engine.interrupt import InterruptHandler
 from imagesmith.engine.postprocess import run_chains
+from imagesmith.errors import ImagesmithError
 from imagesmith.ui.durafmt import durafmt
 
 if TYPE_CHECKING:
@@ -199,9 +202,15 @@ class Runner:
             # Interrupted: Packer's builders report such a build as finished, with
             # nothing to list (the summary stops at "Cleanly cancelled builds").
             outcome.artifacts = None
-        except Exception as exc:
+        except ImagesmithError as exc:
             log.debug("build %s failed", name, exc_info=True)
             outcome.error = error_text(exc)
+        except Exception as exc:
+            # Not an error a component meant to report: a bug. Say so, and keep the
+            # traceback for IMAGESMITH_DEBUG (the other builds carry on).
+            outcome.error = f"internal error (this is a bug): {type(exc).__name__}: {exc}"
+            if os.environ.get("IMAGESMITH_DEBUG"):
+                traceback.print_exc()
         took = durafmt(time.monotonic() - started)
         if outcome.error is not None:
             ui.plain_error(f"Build '{name}' errored after {took}: {outcome.error}")
@@ -269,6 +278,13 @@ async def run_plan(
     debug: bool = False,
     handle_signals: bool = True,
 ) -> RunResult:
+    """Run ``plan`` and print its summary; the exit code is ``result.exit_code``.
+
+    With ``handle_signals``, SIGINT/SIGTERM are handled as described in
+    ``imagesmith.engine.interrupt``. When ``result.abandoned`` is set the user gave up
+    on cleanups that may still hold worker threads: the caller should end the process
+    without waiting for them (``os._exit``), as the ``build`` command does.
+    """
     runner = Runner(
         plan,
         console,
