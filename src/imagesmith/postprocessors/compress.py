@@ -255,7 +255,13 @@ def _lz4_file(out: IO[bytes], level: int) -> IO[bytes]:
 
 
 def _write_tar(files: list[str], sink: _Sink) -> None:
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT, copybufsize=CHUNK) as tar:  # type: ignore[call-overload]
+    # TarFile writes straight to the sink ("w|" would re-buffer every byte in Python).
+    with tarfile.TarFile(
+        fileobj=sink,  # type: ignore[arg-type]
+        mode="w",
+        format=tarfile.GNU_FORMAT,
+        copybufsize=CHUNK,
+    ) as tar:
         # Entries are regular files under their base names, like Go's os.Open + Stat.
         tar.dereference = True
         for path in files:
@@ -335,12 +341,17 @@ class _Sink:
     def __init__(self, inner: Any, cancel: threading.Event) -> None:
         self.inner = inner
         self.cancel = cancel
+        self.written = 0
 
     def write(self, data: bytes) -> int:
         if self.cancel.is_set():
             raise _Cancelled
         self.inner.write(data)
+        self.written += len(data)
         return len(data)
+
+    def tell(self) -> int:
+        return self.written
 
     def close(self) -> None:
         self.inner.close()
@@ -376,6 +387,7 @@ class _ParallelBlocks(_Sink):
         if self.cancel.is_set():
             raise _Cancelled
         self.buffer += data
+        self.written += len(data)
         while len(self.buffer) >= self.block_size:
             block = bytes(self.buffer[: self.block_size])
             del self.buffer[: self.block_size]
@@ -431,12 +443,31 @@ class _ParallelGzip(_ParallelBlocks):
         return block, window
 
     def encode(self, block: bytes, window: bytes) -> bytes:
-        c = self.compressor(window)
+        c = _stored() if incompressible(block) else self.compressor(window)
         return c.compress(block) + c.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
         # An empty final block ends the deflate stream, then CRC-32 and size mod 2**32.
         return b"\x03\x00" + struct.pack("<II", self.crc, self.size & 0xFFFFFFFF)
+
+
+def _stored() -> Any:
+    return zlib.compressobj(0, zlib.DEFLATED, -15)
+
+
+SAMPLE = 8192
+
+
+def incompressible(data: bytes) -> bool:
+    """Whether ``data`` looks already compressed: four samples spread over it gain less
+    than 2% at level 1. Such data is stored, which is as small and many times faster
+    (Go's compressors, which Packer uses, skip it the same way)."""
+    step = max(len(data) // 4, SAMPLE)
+    for start in range(0, len(data), step):
+        piece = data[start : start + SAMPLE]
+        if len(zlib.compress(piece, 1)) < len(piece) * 0.98:
+            return False
+    return True
 
 
 BGZF_BLOCK = 0xFF00  # uncompressed bytes per BGZF block (what htslib and biogo use)
@@ -456,11 +487,11 @@ class _ParallelBgzf(_ParallelBlocks):
         out = bytearray()
         for start in range(0, len(data), BGZF_BLOCK):
             piece = data[start : start + BGZF_BLOCK]
-            c = self.compressor()
+            c = _stored() if incompressible(piece) else self.compressor()
             deflated = c.compress(piece) + c.flush()
             if len(deflated) > 65536 - 26:
-                # Incompressible: a stored block always fits.
-                c = zlib.compressobj(0, zlib.DEFLATED, -15)
+                # Deflate made it bigger: a stored block always fits.
+                c = _stored()
                 deflated = c.compress(piece) + c.flush()
             header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00"
             # BSIZE: the whole block's size minus 1 (header, its 2 bytes, data, trailer).
