@@ -96,9 +96,10 @@ def template(
     return t
 
 
-def cli_env() -> dict[str, str]:
+def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACKER_", "IMAGESMITH_"))}
     env["CHECKPOINT_DISABLE"] = "1"
+    env.update(extra)
     return env
 
 
@@ -143,13 +144,14 @@ def run_build(
     chains: Sequence[Sequence[Mapping[str, Any]]] = (),
     *,
     workdir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Outcome:
     """``imagesmith build`` on a template; stdout and stderr together, as a user sees them."""
     path = write_template(template(raw, steps, chains), workdir)
     done = subprocess.run(
         cli(path),
         cwd=path.parent,
-        env=cli_env(),
+        env=cli_env(**(env or {})),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

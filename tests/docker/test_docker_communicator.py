@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from imagesmith.builders.docker.client import Engine, connect
 from imagesmith.communicators.docker import DockerCommunicator
 from imagesmith.errors import CommunicatorError
 
@@ -34,9 +35,14 @@ def container(docker_client: Any, busybox_image: str) -> Iterator[str]:
     docker_client.remove_container(cid, force=True)
 
 
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return connect()
+
+
 @pytest.fixture
-def comm(docker_client: Any, container: str) -> DockerCommunicator:
-    return DockerCommunicator(docker_client, container)
+def comm(engine: Engine, container: str) -> DockerCommunicator:
+    return DockerCommunicator(engine, container)
 
 
 def run(comm: DockerCommunicator, command: str) -> tuple[int, list[str], list[str]]:
@@ -56,7 +62,7 @@ def test_run_streams_both_streams_and_returns_the_exit_code(comm: DockerCommunic
 
 
 def test_exec_user_runs_commands_as_that_user(docker_client: Any, container: str) -> None:
-    comm = DockerCommunicator(docker_client, container, exec_user="nobody")
+    comm = DockerCommunicator(connect(), container, exec_user="nobody")
     assert run(comm, "id -u") == (0, ["65534"], [])
 
 
@@ -110,13 +116,11 @@ def test_fix_upload_owner_uses_the_container_users_ids(
         f.write_text("x")
         (tmp_path / "d").mkdir()
         (tmp_path / "d" / "g").write_text("y")
-        comm = DockerCommunicator(docker_client, cid, container_user="nobody")
+        comm = DockerCommunicator(connect(), cid, container_user="nobody")
         asyncio.run(comm.upload("/tmp/f", f))
         asyncio.run(comm.upload_dir("/tmp/", str(tmp_path / "d")))
         assert run(comm, "stat -c %u:%g /tmp/f /tmp/d /tmp/d/g")[1] == ["65534:65534"] * 3
-        off = DockerCommunicator(
-            docker_client, cid, container_user="nobody", fix_upload_owner=False
-        )
+        off = DockerCommunicator(connect(), cid, container_user="nobody", fix_upload_owner=False)
         asyncio.run(off.upload("/tmp/f2", f))
         st = f.stat()
         assert run(comm, "stat -c %u:%g /tmp/f2")[1] == [f"{st.st_uid}:{st.st_gid}"]
@@ -153,7 +157,7 @@ def test_a_removed_container_is_reported(docker_client: Any, busybox_image: str)
     cid = start(docker_client, busybox_image)
     docker_client.remove_container(cid, force=True)
     with pytest.raises(CommunicatorError, match="is gone or stopped"):
-        run(DockerCommunicator(docker_client, cid), "true")
+        run(DockerCommunicator(connect(), cid), "true")
 
 
 def test_image_without_a_shell_is_reported(docker_client: Any, tmp_path: Path) -> None:
@@ -169,6 +173,6 @@ def test_image_without_a_shell_is_reported(docker_client: Any, tmp_path: Path) -
     docker_client.start(cid)
     try:
         with pytest.raises(CommunicatorError, match="runs every command with /bin/sh"):
-            run(DockerCommunicator(docker_client, cid), "true")
+            run(DockerCommunicator(connect(), cid), "true")
     finally:
         docker_client.remove_container(cid, force=True)

@@ -16,6 +16,11 @@ How it differs from Packer 1.6.6's (which drives the ``docker`` CLI):
 - A file upload into a directory that does not exist fails at once with the reason;
   Packer retried for five minutes (``start_retry_timeout``) before saying anything.
 - ``download_dir`` (and glob downloads) work; Packer said it was not implemented.
+- Paths on a tmpfs mount of the container (``--tmpfs``, ``tmpfs``) work: the daemon's
+  archive endpoint only sees the container's own file system, under the mount, so for
+  those paths the tar stream goes through ``tar`` run inside the container instead
+  (the image needs a ``tar``; busybox's will do). Packer's ``docker cp`` wrote under
+  the mount too, where nothing could see the file, and its ``chown`` then failed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from imagesmith.communicators.base import (
     DISCONNECTED_EXIT_STATUS,
@@ -39,6 +44,10 @@ from imagesmith.communicators.base import (
     ProgressCallback,
 )
 from imagesmith.errors import CommunicatorError
+
+if TYPE_CHECKING:
+    from imagesmith.builders.docker.client import Engine
+    from imagesmith.builders.docker.tarstream import Owner
 
 _GLOB_CHARS = "*?["
 
@@ -64,14 +73,58 @@ class _LineSplitter:
         self.pending = b""
 
 
+#: Finds how much of a path exists, where it really is (symlinks resolved), and whether
+#: it is a directory; with a user spec in $2, that user's uid:gid from the container's
+#: own /etc/passwd and /etc/group. Builtins only, so any POSIX shell will do.
+_RESOLVE = r"""
+t=$1; p=$t
+while [ -n "$p" ] && [ ! -d "$p" ]; do p=${p%/*}; done
+[ -n "$p" ] || p=/
+cd -P -- "$p" || exit 3
+printf '%s\n%s\n' "$(pwd -P)" "$p"
+if [ -d "$t" ]; then echo dir; else echo other; fi
+[ -n "$2" ] || exit 0
+u=${2%%:*}; g=; case $2 in *:*) g=${2#*:};; esac
+uid=; gid=
+if [ -r /etc/passwd ]; then
+  while IFS=: read -r n x i pg rest; do
+    if [ "$n" = "$u" ] || [ "$i" = "$u" ]; then uid=$i; gid=$pg; break; fi
+  done < /etc/passwd
+fi
+case $u in ''|*[!0-9]*) ;; *) [ -n "$uid" ] || uid=$u;; esac
+if [ -n "$g" ]; then
+  gid=
+  if [ -r /etc/group ]; then
+    while IFS=: read -r n x i rest; do
+      if [ "$n" = "$g" ] || [ "$i" = "$g" ]; then gid=$i; break; fi
+    done < /etc/group
+  fi
+  case $g in *[!0-9]*) ;; *) [ -n "$gid" ] || gid=$g;; esac
+fi
+echo "$uid:$gid"
+"""
+
+
+class _Resolved:
+    """A container path as ``_RESOLVE`` saw it."""
+
+    def __init__(self, target: str, lines: list[str]) -> None:
+        physical, existing, kind = lines[0], lines[1], lines[2]
+        rest = target[len(existing) :] if existing != "/" else target[1:]
+        self.real = posixpath.normpath(posixpath.join(physical, rest.lstrip("/")))
+        self.parent_exists = posixpath.dirname(target) == existing or target == existing
+        self.is_dir = kind == "dir"
+        self.owner = lines[3] if len(lines) > 3 else ""
+
+
 class DockerCommunicator(Communicator):
-    """Talks to one running container through a ``docker.APIClient``."""
+    """Talks to one running container through the Engine API."""
 
     type_name = "docker"
 
     def __init__(
         self,
-        client: Any,
+        client: Engine,
         container_id: str,
         *,
         exec_user: str = "",
@@ -79,6 +132,7 @@ class DockerCommunicator(Communicator):
         workdir: str = "",
         fix_upload_owner: bool = True,
         pty: bool = False,
+        tmpfs_mounts: list[str] | None = None,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -87,6 +141,7 @@ class DockerCommunicator(Communicator):
         self.workdir = workdir or "/"
         self.fix_upload_owner = fix_upload_owner
         self.pty = pty
+        self.tmpfs_mounts = [posixpath.normpath(m) for m in tmpfs_mounts or []]
 
     # -- commands ------------------------------------------------------------------------
 
@@ -120,23 +175,21 @@ class DockerCommunicator(Communicator):
             abandoned.set()
 
     def _exec(self, command: str, out: _LineSplitter, err: _LineSplitter) -> int:
+        first: list[bytes] = []
+
+        def on_output(stream: int, data: bytes) -> None:
+            if stream == 2:
+                err.feed(data)
+            else:
+                if not first:
+                    first.append(data[:300])
+                out.feed(data)
+
         try:
             exec_id = self.client.exec_create(
-                self.container_id,
-                ["/bin/sh", "-c", command],
-                stdout=True,
-                stderr=True,
-                tty=self.pty,
-                user=self.exec_user,
-            )["Id"]
-            stream = self.client.exec_start(exec_id, stream=True, demux=True)
-            first = b""
-            for stdout_chunk, stderr_chunk in stream:
-                if stdout_chunk:
-                    first = first or stdout_chunk[:300]
-                    out.feed(stdout_chunk)
-                if stderr_chunk:
-                    err.feed(stderr_chunk)
+                self.container_id, ["/bin/sh", "-c", command], user=self.exec_user, tty=self.pty
+            )
+            self.client.exec_start(exec_id, tty=self.pty, on_output=on_output)
             out.close()
             err.close()
             result = self.client.exec_inspect(exec_id)
@@ -146,34 +199,98 @@ class DockerCommunicator(Communicator):
         code = result.get("ExitCode")
         if result.get("Running") or code is None:
             return DISCONNECTED_EXIT_STATUS
-        if code in (126, 127) and b"OCI runtime exec failed" in first:
+        said = first[0] if first else b""
+        if code in (126, 127) and b"OCI runtime exec failed" in said:
             raise CommunicatorError(
-                f"Cannot run commands in the container: {first.decode(errors='replace').strip()}."
+                f"Cannot run commands in the container: {said.decode(errors='replace').strip()}."
                 " The docker communicator runs every command with /bin/sh; use an image "
                 "that has one."
             )
         return int(code)
+
+    def _shell(
+        self, script: str, *args: str, user: str | None = None, stdin: Any = None
+    ) -> tuple[int, bytes, bytes]:
+        """Run a script of ours in the container: (exit code, stdout, stderr)."""
+        out: list[bytes] = []
+        err: list[bytes] = []
+
+        def on_output(stream: int, data: bytes) -> None:
+            (err if stream == 2 else out).append(data)
+
+        exec_id = self.client.exec_create(
+            self.container_id,
+            ["/bin/sh", "-c", script, "sh", *args],
+            user=self.exec_user if user is None else user,
+            tty=False,
+            stdin=stdin is not None,
+        )
+        self.client.exec_start(exec_id, tty=False, on_output=on_output, stdin=stdin)
+        code = self.client.exec_inspect(exec_id).get("ExitCode")
+        return int(code if code is not None else -1), b"".join(out), b"".join(err)
 
     # -- uploads -------------------------------------------------------------------------
 
     def _absolute(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.workdir, path))
 
-    def _owner_params(self) -> tuple[Any, dict[str, str]]:
+    def _root_user(self) -> bool:
+        return self.container_user in ("", "root", "0", "0:0", "root:root")
+
+    def _owner_params(self) -> tuple[Owner, dict[str, str]]:
         from imagesmith.builders.docker.tarstream import Owner
 
         if not self.fix_upload_owner:
             return Owner(None, None), {}
-        if self.container_user in ("", "root", "0", "0:0", "root:root"):
+        if self._root_user():
             return Owner(0, 0), {}
         # The daemon resolves the container's user (and group) in its own /etc/passwd.
         return Owner(0, 0), {"copyUIDGID": "1"}
 
     def _put(self, path: str, body: Iterator[bytes], params: dict[str, str]) -> None:
-        url = self.client._url("/containers/{0}/archive", self.container_id)
-        query = {"path": path, "noOverwriteDirNonDir": "1", **params}
-        response = self.client.put(url, params=query, data=body)
-        self.client._raise_for_status(response)
+        self.client.put_archive(self.container_id, path, body, params)
+
+    def _on_tmpfs(self, real: str) -> bool:
+        return any(real == m or real.startswith(m.rstrip("/") + "/") for m in self.tmpfs_mounts)
+
+    def _resolve(self, target: str) -> _Resolved:
+        """Where ``target`` really is; only asked when the container has tmpfs mounts."""
+        user_spec = "" if (not self.fix_upload_owner or self._root_user()) else self.container_user
+        code, out, err = self._shell(_RESOLVE, target, user_spec, user="0")
+        lines = out.decode(errors="replace").splitlines()
+        if code != 0 or len(lines) < 3:
+            raise CommunicatorError(
+                f"cannot look up {target} in the container: "
+                f"{err.decode(errors='replace').strip() or f'exit status {code}'}"
+            )
+        return _Resolved(target, lines)
+
+    def _tmpfs_owner(self, resolved: _Resolved) -> Owner:
+        """The owner for headers that ``tar`` (not the daemon) will apply."""
+        from imagesmith.builders.docker.tarstream import Owner
+
+        owner, params = self._owner_params()
+        if not params:
+            return owner
+        uid, _, gid = resolved.owner.partition(":")
+        if not uid.isdigit():
+            raise CommunicatorError(
+                f"cannot upload to a tmpfs path: user {self.container_user!r} is not in the "
+                "container's /etc/passwd"
+            )
+        return Owner(int(uid), int(gid) if gid.isdigit() else 0)
+
+    def _untar(self, directory: str, body: Iterator[bytes], what: str) -> None:
+        """Extract a tar stream inside the container with its own ``tar`` (as root, so
+        the owners and modes in the headers apply, as with the archive endpoint)."""
+        code, _, err = self._shell(
+            'cd -- "$1" && exec tar -x -f -', directory, user="0", stdin=body
+        )
+        if code != 0:
+            text = err.decode(errors="replace").strip() or f"exit status {code}"
+            if code == 127:
+                text = "the image has no tar, which uploads into a tmpfs mount need"
+            raise CommunicatorError(f"Error {what}: {text}")
 
     async def upload(
         self,
@@ -217,6 +334,17 @@ class DockerCommunicator(Communicator):
                 fileobj = src
             mode = 0o644 if mode is None else mode
             parent, name = posixpath.split(target)
+            if self.tmpfs_mounts:
+                resolved = self._resolve(target)
+                if self._on_tmpfs(resolved.real):
+                    if not resolved.parent_exists:
+                        raise _missing_parent(dst, target)
+                    owner = self._tmpfs_owner(resolved)
+                    if resolved.is_dir and isinstance(src, Path):
+                        parent, name = target, src.name
+                    entry = file_entry(name, fileobj, size, mode, owner, progress)
+                    self._untar(parent, entry, f"uploading to {dst}")
+                    return
             try:
                 self._put(parent, file_entry(name, fileobj, size, mode, owner, progress), params)
             except Exception as e:
@@ -231,10 +359,7 @@ class DockerCommunicator(Communicator):
             raise
         except Exception as e:
             if _status(e) == 404:
-                raise CommunicatorError(
-                    f"cannot upload to {dst}: directory {posixpath.dirname(target)} does not "
-                    "exist in the container; create it first (e.g. with a shell provisioner)"
-                ) from None
+                raise _missing_parent(dst, target) from None
             raise self._error(f"uploading to {dst}", e) from None
         finally:
             if spool is not None:
@@ -249,28 +374,80 @@ class DockerCommunicator(Communicator):
         from imagesmith.builders.docker.tarstream import tree_entries
 
         owner, params = self._owner_params()
-        base = self._absolute(dst).lstrip("/")
+        target = self._absolute(dst)
         root = src.rstrip("/") or "/"
         if not os.path.isdir(root):
             raise CommunicatorError(f"cannot upload {src}: not a directory")
-        if src.endswith("/"):
-            # The contents go into dst; dst itself keeps its attributes if it exists.
-            body = tree_entries(root, base or None, owner, progress, root_header=False)
-        else:
-            name = os.path.basename(root)
-            body = tree_entries(root, f"{base}/{name}" if base else name, owner, progress)
         try:
-            # Names are relative to "/": the daemon creates missing parents (0755) and
-            # leaves existing ones as they are, since no header names them.
-            self._put("/", body, params)
+            on_tmpfs = False
+            if self.tmpfs_mounts:
+                resolved = self._resolve(target)
+                on_tmpfs = self._on_tmpfs(resolved.real)
+                if on_tmpfs:
+                    owner = self._tmpfs_owner(resolved)
+            base = target.lstrip("/")
+            if src.endswith("/"):
+                # The contents go into dst; dst itself keeps its attributes if it exists.
+                body = tree_entries(root, base or None, owner, progress, root_header=False)
+            else:
+                name = os.path.basename(root)
+                body = tree_entries(root, f"{base}/{name}" if base else name, owner, progress)
+            if on_tmpfs:
+                self._untar("/", body, f"uploading {src} to {dst}")
+            else:
+                # Names are relative to "/": the daemon creates missing parents (0755) and
+                # leaves existing ones as they are, since no header names them.
+                self._put("/", body, params)
+        except CommunicatorError:
+            raise
         except Exception as e:
             raise self._error(f"uploading {src} to {dst}", e) from None
 
     # -- downloads -----------------------------------------------------------------------
 
     def _archive(self, path: str) -> Iterator[bytes]:
-        stream, _ = self.client.get_archive(self.container_id, path, chunk_size=1 << 16)
-        return iter(stream)
+        """A tar stream of ``path``: the daemon's, or ``tar`` in the container for a path
+        on a tmpfs mount (spooled: the exec hands its output over as it comes)."""
+        if self.tmpfs_mounts:
+            resolved = self._resolve(path)
+            if self._on_tmpfs(resolved.real):
+                return self._tar_from_tmpfs(path)
+        return self.client.get_archive(self.container_id, path)
+
+    def _tar_from_tmpfs(self, path: str) -> Iterator[bytes]:
+        parent, name = posixpath.split(path.rstrip("/") or "/")
+        spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115
+        err: list[bytes] = []
+
+        def on_output(stream: int, data: bytes) -> None:
+            if stream == 2:
+                err.append(data)
+            else:
+                spool.write(data)
+
+        exec_id = self.client.exec_create(
+            self.container_id,
+            ["/bin/sh", "-c", 'cd -- "$1" && exec tar -c -f - -- "$2"', "sh", parent or "/",
+             name or "."],
+            user="0",
+            tty=False,
+        )  # fmt: skip
+        self.client.exec_start(exec_id, tty=False, on_output=on_output)
+        code = self.client.exec_inspect(exec_id).get("ExitCode")
+        if code != 0:
+            spool.close()
+            text = b"".join(err).decode(errors="replace").strip()
+            if "No such file" in text or "not found" in text.lower():
+                raise _NotInContainer(path)
+            raise CommunicatorError(f"Error downloading {path}: {text or f'exit status {code}'}")
+        spool.seek(0)
+
+        def chunks() -> Iterator[bytes]:
+            with spool:
+                while chunk := spool.read(1 << 16):
+                    yield chunk
+
+        return chunks()
 
     async def download(
         self, src: str, dst: BinaryIO, *, progress: ProgressCallback | None = None
@@ -286,7 +463,7 @@ class DockerCommunicator(Communicator):
                 if member is None or member.isdir():
                     raise CommunicatorError(f"cannot download {src}: it is a directory")
                 if member.issym() or member.islnk():
-                    # get_archive does not follow a final symlink; fetch what it points to.
+                    # The archive does not follow a final symlink; fetch what it points to.
                     link = posixpath.join(posixpath.dirname(self._absolute(src)), member.linkname)
                     return self._download(link, dst, progress)
                 data = tar.extractfile(member)
@@ -296,6 +473,10 @@ class DockerCommunicator(Communicator):
                     dst.write(chunk)
                     if progress is not None:
                         progress(len(chunk))
+        except _NotInContainer:
+            raise CommunicatorError(
+                f"cannot download {src}: no such file in the container"
+            ) from None
         except CommunicatorError:
             raise
         except Exception as e:
@@ -324,8 +505,10 @@ class DockerCommunicator(Communicator):
                                 continue
                             member.name = rest
                         tar.extract(member, dst, filter="data")
+            except CommunicatorError:
+                raise
             except Exception as e:
-                if _status(e) == 404:
+                if isinstance(e, _NotInContainer) or _status(e) == 404:
                     raise CommunicatorError(
                         f"cannot download {one}: no such file or directory in the container"
                     ) from None
@@ -334,10 +517,7 @@ class DockerCommunicator(Communicator):
     def _expand(self, pattern: str) -> list[str]:
         """Expand a glob in the container's shell, as scp's remote side would."""
         script = f'for p in {pattern}; do [ -e "$p" ] && printf "%s\\0" "$p"; done; true'
-        exec_id = self.client.exec_create(
-            self.container_id, ["/bin/sh", "-c", script], user=self.exec_user
-        )["Id"]
-        raw = self.client.exec_start(exec_id)
+        _, raw, _ = self._shell(script)
         found = [p.decode(errors="replace") for p in raw.split(b"\0") if p]
         if not found:
             raise CommunicatorError(
@@ -356,9 +536,21 @@ class DockerCommunicator(Communicator):
         return CommunicatorError(f"Error {doing}: {text}")
 
 
+class _NotInContainer(Exception):
+    """``tar`` in the container found no such path."""
+
+
+def _missing_parent(dst: str, target: str) -> CommunicatorError:
+    return CommunicatorError(
+        f"cannot upload to {dst}: directory {posixpath.dirname(target)} does not "
+        "exist in the container; create it first (e.g. with a shell provisioner)"
+    )
+
+
 def _status(e: BaseException) -> int | None:
-    response = getattr(e, "response", None)
-    return getattr(response, "status_code", None)
+    from imagesmith.builders.docker.client import status_of
+
+    return status_of(e)
 
 
 def _explain(e: BaseException) -> str:

@@ -12,6 +12,7 @@ from imagesmith.errors import BuildError, ConfigError
 from imagesmith.plugins import PostProcessor
 
 if TYPE_CHECKING:
+    from imagesmith.builders.docker.client import Engine
     from imagesmith.engine.artifact import Artifact
     from imagesmith.ui.base import Ui
 
@@ -56,14 +57,9 @@ class DockerImportPostProcessor(PostProcessor):
         ui.message(f"Repository: {name}")
         client = await dc.call(dc.connect)
         try:
-            await dc.call(
-                client.import_image_from_file,
-                artifact.files[0],
-                repository=repo or None,
-                tag=self.config.tag or None,
-                changes=self.config.changes or None,
-            )
-            image_id = (await dc.call(client.inspect_image, name))["Id"]
+            image_id = await dc.call(_import, client, artifact.files[0], name, self.config)
+        except OSError as e:
+            raise BuildError(f"Error importing image: {e}") from None
         except Exception as e:
             if not dc.is_api_error(e):
                 raise
@@ -72,3 +68,20 @@ class DockerImportPostProcessor(PostProcessor):
             client.close()
         ui.message(f"Imported ID: {image_id}")
         return image_artifact(IMPORT_ID, name, generated_data=artifact.generated_data)
+
+
+def _import(client: Engine, path: str, name: str, config: DockerImportConfig) -> str:
+    """Import the tar at ``path``; the new image's id."""
+    from imagesmith.builders.docker import client as dc
+
+    with open(path, "rb") as source:
+        events = client.import_image(
+            source, config.repository or None, config.tag or None, config.changes
+        )
+        for event in events:
+            if "error" in event:
+                raise BuildError(f"Error importing image: {str(event['error']).strip()}")
+            status = str(event.get("status") or "")
+    if config.repository:
+        return str(client.inspect_image(name)["Id"])
+    return dc.image_id_from_status(status)

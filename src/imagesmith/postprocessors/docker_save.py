@@ -65,5 +65,5 @@ class DockerSavePostProcessor(PostProcessor):
 
 
 def _save(client: Any, image: str, out: Any) -> None:
-    for chunk in client.get_image(image, chunk_size=1 << 20):
+    for chunk in client.save(image):
         out.write(chunk)

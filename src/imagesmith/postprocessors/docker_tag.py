@@ -67,7 +67,8 @@ class DockerTagPostProcessor(PostProcessor):
                 ui.message(f"Repository: {name}")
                 target, version = (repo, tag) if tag is not None else dc.split_repo_tag(repo)
                 try:
-                    await dc.call(client.tag, artifact.id, target, version, force=self.config.force)
+                    # Tagging moves an existing tag (what ``force`` asked of old engines).
+                    await dc.call(client.tag, artifact.id, target, version)
                 except Exception as e:
                     if not dc.is_api_error(e):
                         raise

@@ -40,14 +40,12 @@ def image_artifact(
     async def destroy() -> None:
         from imagesmith.builders.docker import client as dc
 
-        api = dc.connect()
+        engine = await dc.call(dc.connect)
         try:
-            await dc.call(api.remove_image, image)
+            await dc.call(engine.remove_image, image)
         except Exception as e:
             if not dc.is_not_found(e):
                 raise
-        finally:
-            api.close()
 
     state: dict[str, Any] = {}
     if tags is not None:

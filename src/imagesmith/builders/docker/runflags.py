@@ -10,7 +10,9 @@ configuration error naming it, never silently dropped. ``-d``, ``-i``, ``-t`` an
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 # Packer's default for Linux containers.
 DEFAULT_RUN_COMMAND = ["-d", "-i", "-t", "--entrypoint=/bin/sh", "--", "{{.Image}}"]
@@ -147,6 +149,9 @@ def _apply(spec: RunSpec, key: str, flag: str, value: str) -> None:
         getattr(spec, key).append(value)
     elif key == "device":
         spec.devices.append(value)
+    elif key in ("memory", "shm_size"):
+        ram_in_bytes(flag, value)  # checked now; converted when the container is made
+        setattr(spec, key, value)
     else:
         setattr(spec, key, value)
 
@@ -232,3 +237,70 @@ def builder_flags(
     for host, guest in sorted(volumes.items()):
         flags += ["-v", f"{host}:{guest}"]
     return flags
+
+
+_RAM = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
+
+
+def ram_in_bytes(flag: str, text: str) -> int:
+    """``512m``, ``1g``, ``1.5GiB``... as bytes, with docker's binary units."""
+    found = _RAM.match(text.strip())
+    if not found:
+        raise RunCommandError(f"run_command: {flag} takes a size such as 512m or 2g, not {text!r}")
+    unit = (found.group(2) or "").lower()
+    return int(float(found.group(1)) * 1024 ** (" kmgtp".index(unit) if unit else 0))
+
+
+def _device(text: str) -> dict[str, str]:
+    """``--device HOST[:CONTAINER[:PERMISSIONS]]`` as the API's device mapping."""
+    parts = text.split(":")
+    host = parts[0]
+    inside = parts[1] if len(parts) > 1 and parts[1] else host
+    perms = parts[2] if len(parts) > 2 and parts[2] else "rwm"
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+
+
+def create_body(spec: RunSpec, argv: list[str], network: str | None) -> dict[str, Any]:
+    """The container-create request for ``spec``, the process ``argv`` and ``network``
+    (what ``docker run`` sends for the same flags)."""
+    host: dict[str, Any] = {
+        "NetworkMode": network or "default",
+        "Privileged": spec.privileged,
+        "Binds": spec.binds or None,
+        "CapAdd": spec.cap_add or None,
+        "CapDrop": spec.cap_drop or None,
+        "Tmpfs": spec.tmpfs or None,
+        "Devices": [_device(d) for d in spec.devices] or None,
+        "ExtraHosts": spec.extra_hosts or None,
+        "SecurityOpt": spec.security_opt or None,
+        "Dns": spec.dns or None,
+        "IpcMode": spec.ipc or "",
+        "PidMode": spec.pid or "",
+        "ReadonlyRootfs": spec.read_only,
+    }
+    if spec.init:
+        host["Init"] = True
+    if spec.shm_size:
+        host["ShmSize"] = ram_in_bytes("--shm-size", spec.shm_size)
+    if spec.memory:
+        host["Memory"] = ram_in_bytes("--memory", spec.memory)
+    body: dict[str, Any] = {
+        "Image": spec.image,
+        "Entrypoint": argv,
+        "Cmd": None,
+        "OpenStdin": spec.interactive,
+        "StdinOnce": False,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": spec.tty,
+        "Env": spec.env or None,
+        "Labels": spec.labels or None,
+        "Volumes": {v: {} for v in spec.anonymous_volumes} or None,
+        "HostConfig": {k: v for k, v in host.items() if v is not None},
+    }
+    for key, value in (("User", spec.user), ("WorkingDir", spec.workdir),
+                       ("Hostname", spec.hostname)):  # fmt: skip
+        if value is not None:
+            body[key] = value
+    return {k: v for k, v in body.items() if v is not None}

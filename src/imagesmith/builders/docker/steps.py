@@ -17,19 +17,20 @@ from typing import TYPE_CHECKING, Any
 from imagesmith.builders.docker import client as dc
 from imagesmith.builders.docker.config import DockerConfig
 from imagesmith.builders.docker.ecr import ecr_credentials
-from imagesmith.builders.docker.runflags import RunSpec
+from imagesmith.builders.docker.runflags import RunSpec, create_body
 from imagesmith.communicators.base import Communicator, NoneCommunicator
 from imagesmith.engine.step import Step
 from imagesmith.errors import BuildError
 
 if TYPE_CHECKING:
+    from imagesmith.builders.docker.client import Engine
     from imagesmith.engine.build import BuildRun
 
 
 @dataclass
 class DockerState:
     config: DockerConfig
-    client: Any
+    client: Engine
     spec: RunSpec
     #: Whether the template gave run_command (then "Run command:" is shown).
     run_command_given: bool
@@ -39,6 +40,8 @@ class DockerState:
     container_name: str = ""
     container_id: str = ""
     container_config: dict[str, Any] = field(default_factory=dict)
+    #: Where the container has tmpfs mounts (``--tmpfs``, ``tmpfs``).
+    tmpfs_mounts: list[str] = field(default_factory=list)
     comm: Communicator | None = None
     image_id: str = ""
 
@@ -91,7 +94,7 @@ class StepPull(Step[DockerState]):
         state.base_config = base
 
 
-async def _image_config(client: Any, image: str) -> dict[str, Any] | None:
+async def _image_config(client: Engine, image: str) -> dict[str, Any] | None:
     try:
         info = await dc.call(client.inspect_image, image)
     except Exception as e:
@@ -128,13 +131,22 @@ def commit_config(container: dict[str, Any], base: dict[str, Any]) -> dict[str, 
     }
 
 
-async def _network_mode(client: Any, spec: RunSpec) -> str | None:
+def tmpfs_mounts(info: dict[str, Any]) -> list[str]:
+    """The container's tmpfs mount points, from its inspect data."""
+    found = list((info.get("HostConfig") or {}).get("Tmpfs") or {})
+    for mount in info.get("Mounts") or []:
+        if mount.get("Type") == "tmpfs" and mount.get("Destination"):
+            found.append(str(mount["Destination"]))
+    return sorted(set(found))
+
+
+async def _network_mode(client: Engine, spec: RunSpec) -> str | None:
     """``--network`` when given; otherwise the daemon's default network if it has one,
     and ``none`` on a daemon started without a bridge (``dockerd --bridge=none``)."""
     if spec.network:
         return spec.network
     try:
-        found = await dc.call(client.networks, names=["bridge"])
+        found = await dc.call(client.networks, "bridge")
     except Exception as e:
         if not dc.is_api_error(e):
             raise
@@ -159,24 +171,7 @@ class StepRun(Step[DockerState]):
                 'CMD and run_command gives none; add one, e.g. "--entrypoint=/bin/sh".'
             )
         network = await _network_mode(client, spec)
-        host_config = client.create_host_config(
-            network_mode=network,
-            privileged=spec.privileged,
-            binds=spec.binds or None,
-            cap_add=spec.cap_add or None,
-            cap_drop=spec.cap_drop or None,
-            tmpfs=spec.tmpfs or None,
-            devices=spec.devices or None,
-            extra_hosts=spec.extra_hosts or None,
-            security_opt=spec.security_opt or None,
-            dns=spec.dns or None,
-            shm_size=spec.shm_size,
-            ipc_mode=spec.ipc,
-            pid_mode=spec.pid,
-            init=spec.init or None,
-            read_only=spec.read_only or None,
-            mem_limit=spec.memory,
-        )
+        body = create_body(spec, argv, network)
         # Named after the run, so a container left by a killed process is easy to find.
         # No labels of ours: the commit would carry them into the image.
         run_tag = build.info.run_uuid.replace("-", "")[:12]
@@ -184,19 +179,9 @@ class StepRun(Step[DockerState]):
         create = asyncio.ensure_future(
             dc.call(
                 client.create_container,
-                spec.image,
-                entrypoint=argv,
-                stdin_open=spec.interactive,
-                tty=spec.tty,
-                environment=spec.env or None,
-                user=spec.user,
-                working_dir=spec.workdir,
-                hostname=spec.hostname,
-                volumes=spec.anonymous_volumes or None,
-                labels=spec.labels or None,
+                body,
                 name=state.container_name,
                 platform=spec.platform or state.config.platform or None,
-                host_config=host_config,
             )
         )
         try:
@@ -218,6 +203,7 @@ class StepRun(Step[DockerState]):
         if not info.get("State", {}).get("Running"):
             raise await self._exited(state, argv, info)
         state.container_config = dict(info.get("Config") or {})
+        state.tmpfs_mounts = tmpfs_mounts(info)
         build.ui.message(f"Container ID: {state.container_id}")
 
     def _create_error(self, state: DockerState, e: BaseException) -> BaseException:
@@ -243,7 +229,8 @@ class StepRun(Step[DockerState]):
         code = info.get("State", {}).get("ExitCode")
         logs = b""
         with contextlib.suppress(Exception):
-            logs = await dc.call(state.client.logs, state.container_id, tail=5)
+            tty = bool((info.get("Config") or {}).get("Tty"))
+            logs = await dc.call(state.client.logs, state.container_id, tail=5, tty=tty)
         tail = logs.decode(errors="replace").strip()
         said = f" Its last output: {tail}" if tail else ""
         return BuildError(
@@ -258,7 +245,7 @@ class StepRun(Step[DockerState]):
             return
         build.ui.say(f"Killing the container: {ref}")
         try:
-            await dc.call(state.client.remove_container, ref, force=True, v=True)
+            await dc.call(state.client.remove_container, ref)
         except Exception as e:
             if dc.is_not_found(e):
                 return
@@ -302,6 +289,7 @@ class StepConnect(Step[DockerState]):
             workdir=str(state.container_config.get("WorkingDir") or ""),
             fix_upload_owner=c.fix_upload_owner,
             pty=c.pty,
+            tmpfs_mounts=state.tmpfs_mounts,
         )
 
 
@@ -314,19 +302,20 @@ class StepCommit(Step[DockerState]):
         c = state.config
         build.ui.say("Committing the container")
         try:
-            result = await dc.call(
+            image_id = await dc.call(
                 state.client.commit,
                 state.container_id,
-                message=c.message or None,
-                author=c.author or None,
-                changes=c.changes or None,
-                conf=commit_config(state.container_config, state.base_config),
+                message=c.message,
+                author=c.author,
+                changes=c.changes,
+                config=commit_config(state.container_config, state.base_config),
+                pause=True,
             )
         except Exception as e:
             if not dc.is_api_error(e):
                 raise
             raise BuildError(f"Error committing container: {dc.explain(e)}") from None
-        state.image_id = str(result["Id"])
+        state.image_id = image_id
         build.generated_data["ImageSha256"] = state.image_id
         build.ui.message(f"Image ID: {state.image_id}")
 
@@ -359,5 +348,5 @@ class StepExport(Step[DockerState]):
 
     @staticmethod
     def _export(state: DockerState, out: Any) -> None:
-        for chunk in state.client.export(state.container_id, chunk_size=1 << 20):
+        for chunk in state.client.export(state.container_id):
             out.write(chunk)

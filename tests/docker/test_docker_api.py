@@ -1,0 +1,210 @@
+"""The Engine API client: daemon addresses (unix, tcp, tls), errors, streamed bodies,
+registry credentials from the docker configuration."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker_helpers import run_build
+
+from fixtures.docker_engine import DOCKER_SOCK
+from imagesmith.builders.docker import api
+from imagesmith.builders.docker.client import Engine, connect
+
+pytestmark = pytest.mark.docker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def forwarder(tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """A loopback TCP (or TLS) port relayed to the daemon's unix socket, as a daemon
+    started with ``-H tcp://...`` would answer."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def pump(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(1 << 16):
+                b.sendall(data)
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            if tls is not None:
+                try:
+                    client = tls.wrap_socket(client, server_side=True)
+                except (OSError, ssl.SSLError):
+                    client.close()
+                    continue
+            daemon = socket.socket(socket.AF_UNIX)
+            daemon.connect(DOCKER_SOCK)
+            threading.Thread(target=pump, args=(client, daemon), daemon=True).start()
+            threading.Thread(target=pump, args=(daemon, client), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def make_certs(folder: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as
+    ``DOCKER_CERT_PATH`` holds them."""
+
+    def ssl_cmd(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ssl_cmd("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, ext in (("server", ["-extfile", "ext.cnf"]), ("client", [])):
+        ssl_cmd("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}-key.pem", "-out", f"{name}.csr")  # fmt: skip
+        ssl_cmd("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext)  # fmt: skip
+    (folder / "cert.pem").write_bytes((folder / "client.pem").read_bytes())
+    (folder / "key.pem").write_bytes((folder / "client-key.pem").read_bytes())
+
+
+def test_no_daemon_is_reported_at_once_with_what_to_do(tmp_path: Path) -> None:
+    start = time.monotonic()
+    out = run_build({"image": "x", "commit": True}, ["true"],
+                    env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})  # fmt: skip
+    assert out.rc == 1
+    assert (
+        f"Cannot connect to the Docker daemon at unix://{tmp_path}/none.sock (no such file or "
+        "directory). Is the docker daemon running? Start it with `systemctl start docker`"
+    ) in out.output
+    assert "Traceback" not in out.output
+    assert time.monotonic() - start < 20
+
+
+def test_refused_tcp_and_ssh_addresses_are_explained() -> None:
+    port = free_port()
+    out = run_build({"image": "x", "commit": True}, env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"})
+    assert f"daemon at tcp://127.0.0.1:{port} (connection refused)" in out.output
+    out = run_build({"image": "x", "commit": True}, env={"DOCKER_HOST": "ssh://me@host"})
+    assert out.rc == 1
+    assert "ssh:// addresses are not supported; forward the daemon's socket" in out.output
+
+
+def test_a_build_over_tcp(busybox_image: str) -> None:
+    with forwarder() as port:
+        env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
+        out = run_build(
+            {"image": busybox_image, "pull": False, "discard": True}, ["echo over tcp"], env=env
+        )
+    assert out.rc == 0, out.output
+    assert "    docker: over tcp" in out.lines
+
+
+def test_a_build_over_tls_with_client_certificates(busybox_image: str, tmp_path: Path) -> None:
+    make_certs(tmp_path)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "server.pem", tmp_path / "server-key.pem")
+    server.load_verify_locations(tmp_path / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED  # the daemon's --tlsverify
+    with forwarder(server) as port:
+        env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1",
+               "DOCKER_CERT_PATH": str(tmp_path)}  # fmt: skip
+        out = run_build({"image": busybox_image, "pull": False, "discard": True},
+                        ["echo over tls"], env=env)  # fmt: skip
+        assert out.rc == 0, out.output
+        assert "    docker: over tls" in out.lines
+        # Without the client certificate the daemon hangs up: said, not a traceback.
+        (tmp_path / "key.pem").unlink()
+        out = run_build({"image": busybox_image, "pull": False, "discard": True}, env=env)
+    assert out.rc == 1
+    assert f"Cannot connect to the Docker daemon at tcp://127.0.0.1:{port}" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_daemon_errors_carry_its_message() -> None:
+    engine = connect()
+    with pytest.raises(api.NotFound) as exc:
+        engine.inspect_image("imagesmith-test/absent:404")
+    assert exc.value.status == 404
+    assert "No such image: imagesmith-test/absent:404" in exc.value.message
+
+
+def test_a_failing_request_body_raises_its_own_error(
+    docker_client: Any, busybox_image: str
+) -> None:
+    engine = connect()
+    cid = docker_client.create_container(busybox_image, entrypoint=["/bin/sh"], tty=True)["Id"]
+    try:
+
+        def body() -> Iterator[bytes]:
+            yield b"\0" * 512
+            raise PermissionError("cannot read the source")
+
+        with pytest.raises(PermissionError, match="cannot read the source"):
+            engine.put_archive(cid, "/tmp", body(), {})
+        # The client is still usable afterwards (each call has its own connection).
+        assert engine.inspect_container(cid)["Id"] == cid
+    finally:
+        docker_client.remove_container(cid, force=True)
+
+
+def test_push_uses_credentials_from_the_docker_config(
+    docker_client: Any, busybox_image: str, docker_registry_auth: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    address, user, password = docker_registry_auth
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {address: {"auth": encoded}}}))
+    repo = f"{address}/imagesmith/from-config-{uuid.uuid4().hex[:6]}"
+    chain = [{"type": "docker-tag", "repository": repo, "tags": ["c1"]}, {"type": "docker-push"}]
+    out = run_build({"image": busybox_image, "pull": False, "commit": True}, ["true"], [chain],
+                    env={"DOCKER_CONFIG": str(config)})  # fmt: skip
+    assert out.rc == 0, out.output
+    assert f"    docker (docker-push): Pushing: {repo}:c1" in out.lines
+    docker_client.remove_image(out.image_id, force=True)
+    # Without the stored credentials the registry refuses the same push.
+    (config / "config.json").write_text("{}")
+    out = run_build({"image": busybox_image, "pull": False, "commit": True}, ["true"], [chain],
+                    env={"DOCKER_CONFIG": str(config)})  # fmt: skip
+    assert out.rc == 1
+    assert "no basic auth credentials" in out.output or "unauthorized" in out.output
+    docker_client.remove_image(out.image_id, force=True)
+
+
+def test_engine_is_closed_without_error() -> None:
+    engine: Engine = connect()
+    engine.close()
+    assert engine.api.version == "1.41"
