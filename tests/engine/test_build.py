@@ -18,6 +18,7 @@ from engine.doubles import (
 )
 from imagesmith.communicators.base import NoneCommunicator
 from imagesmith.engine.build import BuildRun
+from imagesmith.engine.context import ProvisionContext
 from imagesmith.errors import BuildError
 
 
@@ -405,3 +406,37 @@ def test_provisioners_get_build_ui_comm_and_a_copy_of_generated_data() -> None:
     assert ctx.generated_data["ID"] == "i-123"
     ctx.generated_data["ID"] = "changed"
     assert run.generated_data["ID"] == "i-123"
+
+
+def test_provisioner_error_caused_by_an_interrupt_is_a_cancellation() -> None:
+    """A script killed by the interrupt fails; like Packer's StepProvision, that is
+    reported as the cancellation, not as a provisioning error."""
+
+    class KilledScript(RecordingProvisioner):
+        async def provision(self, ctx: ProvisionContext) -> None:
+            self.recorder("provision:script")
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise BuildError("Error executing script: /tmp/x") from None
+
+    rec = Recorder()
+    run, out = make_run(
+        provisioners=[planned_prov(KilledScript(rec, "s"))],
+        cleanup_provisioner=planned_prov(RecordingProvisioner(rec, "fixer")),
+    )
+    comm = NoneCommunicator()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(run.run_steps([run.provision_step(lambda _s: comm)], rec))
+        while not rec.events:
+            await asyncio.sleep(0.01)
+        run.mark_cancelled()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert run.error is None
+    assert "provision:fixer" not in rec.events
+    assert out.getvalue() == ""

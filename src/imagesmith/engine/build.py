@@ -331,7 +331,14 @@ class _ProvisionStep(Step[S]):
         self._comm = comm
 
     async def run(self, state: S, build: BuildRun) -> None:
-        await build.provision(self._comm(state))
+        try:
+            await build.provision(self._comm(state))
+        except Exception:
+            # As Packer's StepProvision: once the build is interrupted, how provisioning
+            # ended is moot (a killed script "failing" is the interrupt, not an error).
+            if build.cancelled:
+                raise asyncio.CancelledError from None
+            raise
 
     async def cleanup(self, state: S, build: BuildRun) -> None:
         # As in Packer, any error of the build so far (not only a provisioning one)
