@@ -1,0 +1,207 @@
+"""Options that shape the launch (network, groups, profile, user data, devices) and
+how the build reaches AWS (assume_role, profiles); checked on the API calls made."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amazon.harness import Leftovers, Project, imagesmith, leftovers, run
+from fixtures.moto import Call, FaultProxy, MotoServer
+
+pytestmark = [pytest.mark.aws, pytest.mark.ssh]
+
+
+def _build(project: Project, env: dict[str, str], template: dict[str, Any]) -> Any:
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=env,
+    )
+    assert result.rc == 0, result.out
+    return result
+
+
+def _one(proxy: FaultProxy, action: str) -> Call:
+    (call,) = [c for c in proxy.calls if c.action == action and not c.injected]
+    return call
+
+
+def _kept(moto: MotoServer, project: Project) -> tuple[str, ...]:
+    images = moto.ec2().describe_images(Owners=["self"])["Images"]
+    return tuple(i["ImageId"] for i in images if i["Name"] == project.builder["ami_name"])
+
+
+def test_vpc_and_subnet_filters_with_a_public_ip(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    subnets = emulator.ec2().describe_subnets()["Subnets"]
+    roomiest = max(subnets, key=lambda s: s["AvailableIpAddressCount"])
+    template = project.variant(
+        vpc_filter={"filters": {"isDefault": "true"}},
+        subnet_filter={"filters": {"default-for-az": "true"}, "most_free": True},
+    )
+    result = _build(project, aws_env, template)
+
+    vpc = emulator.ec2().describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])
+    assert f"    amazon-ebs: Found VPC ID: {vpc['Vpcs'][0]['VpcId']}" in result.lines
+    assert f"    amazon-ebs: Found Subnet ID: {roomiest['SubnetId']}" in result.lines
+    launch = _one(aws_proxy, "RunInstances").params
+    assert launch["NetworkInterface.1.SubnetId"] == roomiest["SubnetId"]
+    assert launch["NetworkInterface.1.AssociatePublicIpAddress"] == "true"
+    assert launch["NetworkInterface.1.DeleteOnTermination"] == "true"
+    assert _one(aws_proxy, "CreateSecurityGroup").params["VpcId"] == vpc["Vpcs"][0]["VpcId"]
+    assert leftovers(emulator, keep_images=_kept(emulator, project), baseline=baseline).empty()
+
+
+def test_given_groups_and_instance_profile_are_used_not_created(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    iam = emulator.client("iam")
+    name = f"given-{project.builder['ami_name'].split()[-1]}"
+    iam.create_instance_profile(InstanceProfileName=name)
+    try:
+        template = project.variant(
+            security_group_filter={"filters": {"group-name": "default"}},
+            iam_instance_profile=name,
+        )
+        result = _build(project, aws_env, template)
+    finally:
+        iam.delete_instance_profile(InstanceProfileName=name)
+
+    default = emulator.ec2().describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+    assert f"    amazon-ebs: Found Security Group(s): {default[0]['GroupId']}" in result.lines
+    assert aws_proxy.count("CreateSecurityGroup") == 0
+    assert aws_proxy.count("GetInstanceProfile") == 1
+    launch = _one(aws_proxy, "RunInstances").params
+    assert launch["IamInstanceProfile.Name"] == name
+    assert launch["SecurityGroupId.1"] == default[0]["GroupId"]
+    assert leftovers(emulator, keep_images=_kept(emulator, project), baseline=baseline).empty()
+
+
+def test_launch_parameters(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    (project.root / "user-data.sh").write_text("#cloud-config\nruncmd: [echo hi]\n")
+    template = project.variant(
+        user_data_file="user-data.sh",
+        no_ephemeral=True,
+        ebs_optimized=True,
+        shutdown_behavior="terminate",
+        tenancy="default",
+        enable_t2_unlimited=True,
+        associate_public_ip_address=False,
+        availability_zone="us-east-1c",
+        ami_block_device_mappings=[
+            {"device_name": "/dev/sdf", "volume_type": "gp3", "volume_size": 5}
+        ],
+    )
+    _build(project, aws_env, template)
+
+    launch = _one(aws_proxy, "RunInstances").params
+    user_data = base64.b64decode(launch["UserData"]).decode()
+    assert user_data == "#cloud-config\nruncmd: [echo hi]\n"
+    assert launch["EbsOptimized"] == "true"
+    assert launch["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert launch["Placement.Tenancy"] == "default"
+    assert launch["Placement.AvailabilityZone"] == "us-east-1c"
+    assert launch["CreditSpecification.CpuCredits"] == "unlimited"
+    ephemeral = {v for k, v in launch.items() if k.endswith(".DeviceName")}
+    assert {"xvdca", "xvdcz", "/dev/xvdcy"} <= ephemeral
+    image = _one(aws_proxy, "CreateImage").params
+    assert image["BlockDeviceMapping.1.DeviceName"] == "/dev/sdf"
+    assert image["BlockDeviceMapping.1.Ebs.VolumeType"] == "gp3"
+    assert "BlockDeviceMapping.1.Ebs.Iops" not in image  # AWS's gp3 defaults apply
+
+
+def test_assume_role_credentials_are_used_for_the_build(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    template = project.variant(
+        assume_role={
+            "role_arn": "arn:aws:iam::123456789012:role/builder",
+            "session_name": "imagesmith-test",
+            "external_id": "ext-1",
+        }
+    )
+    _build(project, aws_env, template)
+
+    assume = _one(aws_proxy, "AssumeRole")
+    assert assume.params["RoleArn"] == "arn:aws:iam::123456789012:role/builder"
+    assert assume.params["ExternalId"] == "ext-1"
+    ec2_keys = {c.access_key for c in aws_proxy.calls if c.action != "AssumeRole"}
+    assert assume.access_key not in ec2_keys and len(ec2_keys) == 1
+
+
+def test_profile_from_a_shared_credentials_file(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[builder]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = s3cr3t\n"
+    )
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    template = project.variant(
+        access_key=None,
+        secret_key=None,
+        token=None,
+        profile="builder",
+        shared_credentials_file=str(credentials),
+    )
+    _build(project, env, template)
+
+    assert {c.access_key for c in aws_proxy.calls} == {"AKIDFROMPROFILE"}
+
+
+def test_deprecation_on_every_ami(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    # moto has no EnableImageDeprecation: the proxy answers for it.
+    aws_proxy.answer(
+        "EnableImageDeprecation",
+        "<EnableImageDeprecationResponse><return>true</return></EnableImageDeprecationResponse>",
+    )
+    template = project.variant(deprecate_at="2030-01-31T00:00:00Z", ami_regions=["us-west-2"])
+    result = _build(project, aws_env, template)
+
+    calls = [c for c in aws_proxy.calls if c.action == "EnableImageDeprecation"]
+    assert sorted(c.region for c in calls) == ["us-east-1", "us-west-2"]
+    assert {c.params["DeprecateAt"] for c in calls} == {"2030-01-31T00:00:00Z"}
+    assert sum("Enabling deprecation on AMI" in line for line in result.lines) == 2
+
+
+def test_debug_mode_saves_the_temporary_key_and_removes_it(
+    project: Project, aws_env: dict[str, str]
+) -> None:
+    result = run(
+        imagesmith("build", "-color=false", "-debug", str(project.write())),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 0, result.out
+    assert "    amazon-ebs: Saving key for debug purposes: ec2_amazon-ebs.pem" in result.lines
+    assert not (project.root / "ec2_amazon-ebs.pem").exists()
+
+
+def test_secrets_never_reach_the_output_or_the_journal(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    aws_proxy.fail("CreateTags", code="InvalidParameterValue", status=400)
+    env = {**aws_env, "AWS_SESSION_TOKEN": "session-token-that-must-not-show"}
+    result = run(
+        imagesmith("build", "-color=false", "-machine-readable", str(project.write())),
+        cwd=project.root,
+        env=env,
+    )
+
+    assert result.rc == 1
+    for secret in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], "PRIVATE KEY"):
+        assert secret not in result.out
