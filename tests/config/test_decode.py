@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -177,3 +177,29 @@ def test_required_fields() -> None:
 
     with pytest.raises(DecodeError, match="'name' must be specified"):
         decode(Req, {})
+
+
+def test_deprecated_keys_get_packers_fix_message() -> None:
+    @dataclass
+    class Manifest:
+        DEPRECATED_KEYS: ClassVar[frozenset[str]] = frozenset({"filename"})
+        output: str = ""
+
+    with pytest.raises(DecodeError) as info:
+        decode(Manifest, {"filename": "m.json", "bogus": 1})
+    text = str(info.value)
+    assert "\t* Deprecated configuration key: 'filename'. Please call `packer fix`" in text
+    assert "\t* unknown configuration key: '\"bogus\"'" in text
+
+
+def test_render_errors_name_the_top_level_key() -> None:
+    def failing(text: str) -> str:
+        raise ValueError('template: root:1:2: executing "root" at <x>: error calling x')
+
+    with pytest.raises(RenderFailure, match=r"^render 'inline': "):
+        decode(Config, {"inline": ["ok", "{{x}}"]}, render=failing)
+
+
+def test_json_numbers_are_float64_in_type_errors() -> None:
+    with pytest.raises(DecodeError, match=r"'volumes\[0\]' expected a map, got 'float64'"):
+        decode(Config, {"volumes": [5]})

@@ -69,9 +69,21 @@ def decode(
         # mapstructure reports its decoding errors sorted.
         raise DecodeError(sorted(decoder.errors))
     if decoder.unknown:
-        unknown = sorted(f"unknown configuration key: '{_go_quote(k)}'" for k in decoder.unknown)
+        deprecated: frozenset[str] = getattr(cls, "DEPRECATED_KEYS", frozenset())
+        unknown = sorted(
+            _DEPRECATED.format(key=k) if k in deprecated else _UNKNOWN.format(key=_go_quote(k))
+            for k in decoder.unknown
+        )
         raise DecodeError(unknown, unknown_keys=True)
     return obj
+
+
+_UNKNOWN = "unknown configuration key: '{key}'"
+_DEPRECATED = (
+    "Deprecated configuration key: '{key}'. Please call `packer fix` against your template to "
+    "update your template to be compatible with the current version of Packer. Visit "
+    "https://www.packer.io/docs/commands/fix/ for more detail."
+)
 
 
 def _go_quote(s: str) -> str:
@@ -199,7 +211,9 @@ class _Decoder:
             if self.render_error is None:
                 message = str(exc)
                 verb = "invalid" if _is_parse_error(message) else "render"
-                self.render_error = f"{verb} '{key}': {message} in:\n\n{text}"
+                # Packer names the template key, not the list index or nested field.
+                top = key.split("[", 1)[0].split(".", 1)[0]
+                self.render_error = f"{verb} '{top}': {message} in:\n\n{text}"
             return text
 
     def render_tree(self, value: Any, key: str) -> Any:
@@ -373,9 +387,8 @@ def _is_parse_error(message: str) -> bool:
 def _go_type_of(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
+    if isinstance(value, int | float):
+        # Go decodes every JSON number into a float64.
         return "float64"
     if isinstance(value, str):
         return "string"

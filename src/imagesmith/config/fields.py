@@ -10,6 +10,10 @@ name; ``opt`` attaches what the decoder needs to know beyond the type::
         execute_command: list[str] = opt(default_factory=list, late=True)
         comm: CommunicatorConfig = opt(squash=True)
 
+Keys that ``packer fix`` rewrites are listed in the config class's
+``DEPRECATED_KEYS`` (a ``ClassVar[frozenset[str]]``); using one is reported with Packer's
+"Deprecated configuration key" message instead of "unknown configuration key".
+
 Supported field types: ``str``, ``int``, ``float``, ``bool``, ``Duration``,
 ``list[...]`` and ``dict[str, ...]`` of those, ``X | None``, ``Any`` (raw JSON value),
 and nested dataclasses (as an object, a list of objects, or squashed into the parent).
@@ -39,8 +43,6 @@ class FieldSpec:
     raw: bool = False
     # Value is a secret: registered for redaction once decoded.
     secret: bool = False
-    # Set when the key is deprecated; the message tells what to use instead.
-    deprecated: str | None = None
     # Whether the user set the key (tracked for every field; see ``was_set``).
 
 
@@ -54,11 +56,10 @@ def opt(
     required: bool = False,
     raw: bool = False,
     secret: bool = False,
-    deprecated: str | None = None,
 ) -> Any:
     """A dataclass field with decoding metadata (see the module docstring)."""
     aliases = (alias,) if isinstance(alias, str) else tuple(alias)
-    spec = FieldSpec(aliases, late, squash, required, raw, secret, deprecated)
+    spec = FieldSpec(aliases, late, squash, required, raw, secret)
     if default is MISSING and default_factory is MISSING:
         if squash:
             raise TypeError("a squashed field needs default_factory=<its dataclass>")
