@@ -208,3 +208,47 @@ def test_engine_is_closed_without_error() -> None:
     engine: Engine = connect()
     engine.close()
     assert engine.api.version == "1.41"
+
+
+def test_a_daemon_that_refuses_the_api_version_is_asked_for_its_own(tmp_path: Path) -> None:
+    """An engine older (or much newer) than API 1.41 answers 400 with "client version";
+    the client then reads the daemon's range and repeats the call. No such engine is
+    installed here, so a socket server plays its documented answers."""
+    import http.server
+    import socketserver
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            if self.path == "/version":
+                self.reply(200, {"ApiVersion": "1.40", "MinAPIVersion": "1.12"})
+            elif self.path.startswith("/v1.41/"):
+                self.reply(400, {"message": "client version 1.41 is too new. Maximum "
+                                            "supported API version is 1.40"})  # fmt: skip
+            else:
+                self.reply(200, {"Id": "sha256:old", "Config": {}})
+
+        def reply(self, status: int, data: object) -> None:
+            body = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    sock = tmp_path / "old.sock"
+    with Server(str(sock), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        engine = Engine(api.Client(f"unix://{sock}"))
+        assert engine.inspect_image("busybox")["Id"] == "sha256:old"
+        assert engine.inspect_image("busybox")["Id"] == "sha256:old"
+        server.shutdown()
+    assert seen == ["/v1.41/images/busybox/json", "/version", "/v1.40/images/busybox/json",
+                    "/v1.40/images/busybox/json"]  # fmt: skip

@@ -12,8 +12,10 @@ bodies stream in large chunks, and gives ``exec`` a plain socket to write stdin 
   forward to use instead.
 - One connection per call: on a local socket connecting costs microseconds, and it
   keeps calls from worker threads independent.
-- API version 1.41 (Docker 20.10), clamped into the range the daemon reports, so a
-  daemon that has dropped 1.41 (Docker 29 serves 1.44 and newer) still answers.
+- API version 1.41 (Docker 20.10). Calls go out with it at once; only when a daemon
+  refuses it (Docker 29 serves 1.44 and newer; old engines stop below 1.41) is the
+  version it supports asked for and the call repeated, so the usual case costs no
+  extra round trip.
 - Errors: ``ApiError`` (with ``status`` and the daemon's ``message``; ``NotFound`` for
   404) and ``DaemonUnreachable`` when nothing answers at the address.
 """
@@ -69,6 +71,11 @@ class ApiError(DockerError):
 
 class NotFound(ApiError):
     pass
+
+
+def _version_refused(e: ApiError) -> bool:
+    """The daemon's answer to an API version it does not serve."""
+    return e.status == 400 and "client version" in e.message.lower()
 
 
 def _version_tuple(text: str) -> tuple[int, int]:
@@ -145,6 +152,8 @@ class Client:
         self._tls: Any = None
         self._configure()
         self.version = "{}.{}".format(*API_VERSION)
+        #: Whether the daemon has accepted ``version`` (or it was negotiated).
+        self.version_known = False
         #: X-Registry-Auth values by registry server, from ``login``.
         self.auth: dict[str, str] = {}
 
@@ -183,12 +192,13 @@ class Client:
         return http.client.HTTPConnection(host, port, timeout=timeout)
 
     def negotiate(self) -> None:
-        """Check the daemon answers and pick the API version (one round trip)."""
-        info = self.call("GET", "/version", versioned=False).json() or {}
+        """Pick the API version from the range the daemon reports (one round trip)."""
+        info = self._send("GET", "/version", None, {}, CONTROL_TIMEOUT).json() or {}
         newest = _version_tuple(str(info.get("ApiVersion") or "1.41"))
         oldest = _version_tuple(str(info.get("MinAPIVersion") or "1.12"))
         chosen = max(oldest, min(newest, API_VERSION))
         self.version = "{}.{}".format(*chosen)
+        self.version_known = True
 
     def path(self, template: str, *args: str) -> str:
         return template.format(*(urllib.parse.quote(a, safe="/:@") for a in args))
@@ -203,16 +213,34 @@ class Client:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = CONTROL_TIMEOUT,
-        versioned: bool = True,
     ) -> Response:
         """Send one request; an error status raises ``ApiError`` with the daemon's message."""
-        url = (f"/v{self.version}" if versioned else "") + path
-        if params:
-            url += "?" + _query(params)
         hdrs = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
+        replayable = body is None or isinstance(body, bytes)
+        if not (self.version_known or replayable):
+            self.negotiate()  # a streamed body cannot be sent twice
+        query = ("?" + _query(params)) if params else ""
+        try:
+            response = self._send(method, f"/v{self.version}{path}{query}", body, hdrs, timeout)
+        except ApiError as e:
+            if self.version_known or not _version_refused(e):
+                raise
+            self.negotiate()
+            response = self._send(method, f"/v{self.version}{path}{query}", body, hdrs, timeout)
+        self.version_known = True
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | Iterable[bytes] | None,
+        hdrs: dict[str, str],
+        timeout: float | None,
+    ) -> Response:
         conn = self._connection(timeout)
         try:
             if body is None or isinstance(body, bytes):

@@ -191,15 +191,13 @@ def no_daemon_message(detail: str = "") -> str:
 
 
 def connect() -> Engine:
-    """A client that has checked the daemon answers; ``BuildError`` with a hint if not."""
+    """A client for the daemon at ``DOCKER_HOST``; ``BuildError`` for an address it cannot
+    use. Whether a daemon answers shows at the first call (``explain`` then says how to
+    start one): checking here would cost a round trip on every build."""
     try:
-        client = api.Client()
-        client.negotiate()
+        return Engine(api.Client())
     except api.DaemonUnreachable as e:
         raise BuildError(no_daemon_message(e.reason)) from None
-    except api.ApiError as e:
-        raise BuildError(no_daemon_message(e.message)) from None
-    return Engine(client)
 
 
 def explain(e: BaseException) -> str:
