@@ -443,8 +443,31 @@ class _ParallelGzip(_ParallelBlocks):
         return block, window
 
     def encode(self, block: bytes, window: bytes) -> bytes:
-        c = _stored() if incompressible(block) else self.compressor(window)
-        return c.compress(block) + c.flush(zlib.Z_SYNC_FLUSH)
+        """Deflate ``block``, storing the stretches that look incompressible.
+
+        Each 64 KiB segment is judged on its own, so random data next to text is
+        stored while the text is still compressed; a compressor is primed with the
+        32 KiB before the first segment it takes.
+        """
+        out: list[bytes] = []
+        deflating: Any = None
+        view = memoryview(block)
+        for start in range(0, len(block), SEGMENT):
+            segment = view[start : start + SEGMENT]
+            if incompressible(segment):
+                if deflating is not None:
+                    out.append(deflating.flush(zlib.Z_SYNC_FLUSH))
+                    deflating = None
+                stored = _stored()
+                out.append(stored.compress(segment) + stored.flush(zlib.Z_SYNC_FLUSH))
+                continue
+            if deflating is None:
+                history = bytes(window) + bytes(view[max(0, start - 32768) : start])
+                deflating = self.compressor(history[-32768:])
+            out.append(deflating.compress(segment))
+        if deflating is not None:
+            out.append(deflating.flush(zlib.Z_SYNC_FLUSH))
+        return b"".join(out)
 
     def finish(self) -> bytes:
         # An empty final block ends the deflate stream, then CRC-32 and size mod 2**32.
@@ -455,15 +478,15 @@ def _stored() -> Any:
     return zlib.compressobj(0, zlib.DEFLATED, -15)
 
 
-SAMPLE = 8192
+SAMPLE = 4096
+SEGMENT = 64 << 10
 
 
-def incompressible(data: bytes) -> bool:
-    """Whether ``data`` looks already compressed: four samples spread over it gain less
-    than 2% at level 1. Such data is stored, which is as small and many times faster
-    (Go's compressors, which Packer uses, skip it the same way)."""
-    step = max(len(data) // 4, SAMPLE)
-    for start in range(0, len(data), step):
+def incompressible(data: bytes | memoryview) -> bool:
+    """Whether ``data`` (up to a segment) looks already compressed: a sample from its
+    start and one from its middle gain less than 2% at level 1. Such data is stored,
+    which is as small and many times faster (Packer's Go compressors skip it too)."""
+    for start in (0, len(data) // 2):
         piece = data[start : start + SAMPLE]
         if len(zlib.compress(piece, 1)) < len(piece) * 0.98:
             return False
