@@ -258,3 +258,19 @@ def test_ed25519_key_and_imdsv2_instance(
     assert create.params["KeyType"] == "ed25519"
     (launch,) = [c for c in aws_proxy.calls if c.action == "RunInstances"]
     assert launch.params["MetadataOptions.HttpTokens"] == "required"
+
+
+def test_post_processor_that_does_not_keep_the_ami_destroys_it(
+    project: Project, aws_env: dict[str, str], emulator: MotoServer, baseline: Leftovers
+) -> None:
+    (project.root / "report.txt").write_text("built\n")
+    template = project.variant(ami_regions=["us-west-2"])
+    template["post-processors"] = [
+        {"type": "artifice", "files": ["report.txt"], "keep_input_artifact": False}
+    ]
+    result = _build(project, aws_env, template)
+
+    assert result.rc == 0, result.out
+    assert "--> amazon-ebs: Created artifact from files: report.txt" in result.lines
+    regions = ("us-east-1", "us-west-2")
+    assert leftovers(emulator, regions, baseline=baseline).empty(), result.out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from fixtures.moto import FaultProxy, MotoServer
 pytestmark = [pytest.mark.aws, pytest.mark.ssh]
 
 REFERENCE = Path("/work/shared/reference/packer-1.6.6-amazon-ebs-build.txt")
+MANIFEST = Path("/work/shared/reference/packer-1.6.6-manifest.json")
 
 
 def test_seed_build_makes_the_ami_and_leaves_nothing_else(
@@ -59,12 +62,15 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     assert not list((Path(aws_env["IMAGESMITH_STATE_DIR"]) / "journal").glob("*.jsonl"))
 
 
-def test_seed_output_matches_packer_reference(
+def test_seed_output_and_manifest_match_packer_reference(
     project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
 ) -> None:
-    # The reference run had no cleanup.sh provisioner.
+    # The reference run had no cleanup.sh provisioner; it had the manifest.
     template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
     template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
+    template["post-processors"] = [
+        {"type": "manifest", "output": "manifest.json", "strip_path": True}
+    ]
     result = run(
         imagesmith("build", "-color=false", str(project.write(template))),
         cwd=project.root,
@@ -72,27 +78,24 @@ def test_seed_output_matches_packer_reference(
     )
 
     assert result.rc == 0, result.out
-    expected = normalise(REFERENCE.read_text())
-    got = normalise(result.out)
-    # The reference ran with a manifest post-processor and ec2-user's home; compare
-    # the build's own lines.
-    expected = [
-        line.replace("2222", "<port>").replace("/home/ec2-user", "<remote>")
-        for line in expected
-        if "post-processor" not in line and not line.startswith("exit status")
-    ]
     port = str(project.builder["ssh_port"])
     remote = template["provisioners"][-1]["destination"].rsplit("/", 1)[0]
+    expected = [
+        line.replace("2222", "<port>").replace("/home/ec2-user", "<remote>")
+        for line in normalise(REFERENCE.read_text())
+        if not line.startswith("exit status")
+    ]
     got = [
         line.replace(port, "<port>").replace(remote, "<remote>").replace("istest", "ec2-user")
-        for line in got
+        for line in normalise(result.out)
     ]
-    assert got == _one_artifact(expected)
+    assert got == expected
 
-
-def _one_artifact(lines: list[str]) -> list[str]:
-    """The reference without its second artifact block (the manifest post-processor
-    keeps the input artifact, so Packer listed the AMI twice)."""
-    first = lines.index("--> amazon-ebs: AMIs were created:")
-    second = lines.index("--> amazon-ebs: AMIs were created:", first + 1)
-    return lines[:second]
+    manifest = json.loads((project.root / "manifest.json").read_text())
+    reference = json.loads(MANIFEST.read_text())
+    (build,) = manifest["builds"]
+    assert sorted(build) == sorted(reference["builds"][0])
+    assert build["name"] == "amazon-ebs" and build["builder_type"] == "amazon-ebs"
+    assert build["files"] is None and build["custom_data"] is None
+    assert re.fullmatch(r"us-east-1:ami-[0-9a-f]{17}", build["artifact_id"])
+    assert manifest["last_run_uuid"] == build["packer_run_uuid"]
