@@ -320,3 +320,31 @@ def _no_stray_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     # environment that packer (a subprocess) does not see.
     monkeypatch.delenv("TMPDIR", raising=False)
     assert shutil.which("sh")
+
+
+def test_machine_readable_artifact_records(tmp_path: Path) -> None:
+    template = {
+        "builders": [{"type": "file", "name": "f", "target": "out/f.txt", "content": "x"}],
+        "post-processors": [
+            {"type": "checksum", "checksum_types": ["sha1"]},
+            [
+                {"type": "artifice", "files": ["out/*.txt", "src.txt"]},
+                {"type": "compress", "output": "f.zip", "keep_input_artifact": True},
+            ],
+            {"type": "manifest", "output": "m.json"},
+            {"type": "shell-local", "inline": ["echo done"]},
+        ],
+    }
+    prepare(tmp_path / "p", template)
+    prepare(tmp_path / "i", template)
+    argv = ("build", "-machine-readable", "t.json")
+    p = packer(*argv, cwd=tmp_path / "p")
+    i = imagesmith(*argv, cwd=tmp_path / "i")
+    assert i.rc == p.rc == 0, f"packer:\n{p.out}\nimagesmith:\n{i.out}"
+
+    def records(result: Result) -> list[str]:
+        out = normalise_times(normalise(result.out))
+        return [line for line in out.splitlines() if ",artifact" in line]
+
+    assert records(i) == records(p)
+    assert records(p), "the comparison saw artifact records"
