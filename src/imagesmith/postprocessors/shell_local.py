@@ -8,6 +8,7 @@ post-processor accepted before it shared its code with the provisioner.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
 from imagesmith.plugins import PostProcessor
@@ -33,9 +34,12 @@ class ShellLocalPostProcessor(PostProcessor):
     decode_error_prefix: ClassVar[str] = DECODE_PREFIX
 
     def prepare(self) -> list[str]:
-        if len(self.config.execute_command) == 1:
-            self.config.execute_command = ["sh", "-c", *self.config.execute_command]
-        self.plan = plan_scripts(self.config)
+        config = self.config
+        if len(config.execute_command) == 1:
+            config = dataclasses.replace(
+                config, execute_command=["sh", "-c", *config.execute_command]
+            )
+        self.plan = plan_scripts(config)
         return []
 
     async def post_process(self, ui: Ui, artifact: Artifact) -> Artifact | None:

@@ -298,7 +298,8 @@ async def _run_one(
     try:
         status = await run_command(argv, env=env, on_stdout=ui.message, on_stderr=ui.error)
     except (OSError, ValueError) as e:
-        log.debug("cannot start %s: %s", argv, e)
+        # Only the program: the arguments may hold secrets from environment_vars.
+        log.debug("cannot start %s: %s", argv[0] if argv else "", e)
         raise failed from None
     except asyncio.CancelledError:
         if cancel_is_error:
