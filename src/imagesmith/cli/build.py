@@ -34,7 +34,14 @@ Options:
   -parallel-builds=1            Number of builds to run in parallel. 1 disables parallelization. 0 means no limit (Default: 0)
   -timestamp-ui                 Enable prefixing of each ui output with an RFC3339 timestamp.
   -var 'key=value'              Variable for templates, can be used multiple times.
-  -var-file=path                JSON or HCL2 file containing user variables."""  # noqa: E501 - Packer's text
+  -var-file=path                JSON or HCL2 file containing user variables.
+
+imagesmith options:
+
+  -rehearse                     Run the amazon builders locally: an EC2 emulator on loopback,
+                                instances as containers, AMIs as local images. No AWS account.
+  -rehearse-image=IMAGE         Container image standing in for every source AMI (implies -rehearse).
+  -rehearse-map=FILE            JSON map from source AMI ids or filters to images (implies -rehearse)."""  # noqa: E501 - Packer's text
 
 ON_ERROR_CHOICES = ["cleanup", "abort", "ask", "run-cleanup-provisioner"]
 
@@ -52,6 +59,9 @@ def flag_set() -> FlagSet:
     flags.vars("var")
     flags.multi("var-file")
     flags.string("config-type", "")
+    flags.bool("rehearse", False)
+    flags.string("rehearse-image", "")
+    flags.string("rehearse-map", "")
     return flags
 
 
@@ -99,22 +109,50 @@ def build(template: str, options: dict[str, Any], console: Console) -> int:
         console.error(str(exc))
         return 1
 
-    result = run_plan_sync(
-        plan,
-        console,
-        parallel_builds=options["parallel-builds"],
-        debug=options["debug"],
-    )
+    rehearse = None
+    if options["rehearse"] or options["rehearse-image"] or options["rehearse-map"]:
+        rehearse = {
+            "image": options["rehearse-image"] or None,
+            "map_path": options["rehearse-map"] or None,
+        }
+    from imagesmith.errors import ImagesmithError
+
+    try:
+        result = run_plan_sync(
+            plan,
+            console,
+            parallel_builds=options["parallel-builds"],
+            debug=options["debug"],
+            rehearse=rehearse,
+        )
+    except ImagesmithError as exc:
+        console.error(str(exc))
+        return 1
     return result.exit_code
 
 
-def run_plan_sync(plan: Plan, console: Console, *, parallel_builds: int, debug: bool) -> RunResult:
+def run_plan_sync(
+    plan: Plan,
+    console: Console,
+    *,
+    parallel_builds: int,
+    debug: bool,
+    rehearse: dict[str, str | None] | None = None,
+) -> RunResult:
     import asyncio
+    import contextlib
 
     from imagesmith.engine.runner import run_plan
 
     async def main() -> RunResult:
-        result = await run_plan(plan, console, parallel_builds=parallel_builds, debug=debug)
+        if rehearse is None:
+            scope: Any = contextlib.nullcontext()
+        else:
+            from imagesmith.rehearse.cli import rehearsing
+
+            scope = rehearsing(plan, **rehearse, say=console.say)
+        async with scope:
+            result = await run_plan(plan, console, parallel_builds=parallel_builds, debug=debug)
         if result.abandoned:
             # The user abandoned cleanups that may still hold worker threads (a blocked
             # API call); waiting for them at interpreter exit would undo the choice.
