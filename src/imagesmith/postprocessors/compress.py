@@ -47,6 +47,9 @@ DEFAULT_OUTPUT = "packer_{{.BuildName}}_{{.BuilderType}}"
 EXTENSIONS = {"tar": "tar", "zip": "zip", "gz": "pgzip", "lz4": "lz4", "bgzf": "bgzf", "xz": "xz"}
 BAD_LEVEL = "Invalid compression level. Expected an integer from -1 to 9."
 CHUNK = 1 << 20
+#: Compression threads at most: past this the disk, not zlib, sets the pace, and each
+#: thread keeps a block or two in memory.
+MAX_THREADS = 16
 
 
 @dataclass
@@ -370,7 +373,7 @@ class _ParallelBlocks(_Sink):
         super().__init__(out, cancel)
         self.out = out
         self.level = level
-        self.threads = cores()
+        self.threads = min(cores(), MAX_THREADS)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="compress")
         self.pending: deque[Future[bytes]] = deque()
         self.buffer = bytearray()
