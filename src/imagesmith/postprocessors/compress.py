@@ -6,9 +6,11 @@ The format comes from the last extensions of ``output`` (or of ``output`` plus
 else is a gzipped tarball. Only lowercase extensions count, as in Packer.
 
 Everything is streamed: no file is ever held in memory. gzip and BGZF compress blocks
-on every core at once (stdlib ``zlib`` releases the GIL), producing one ordinary gzip
-member (gzip) or independent BGZF blocks per the SAM specification, which any gzip
-reader accepts. lz4 and xz run on one core; lz4 is faster than the disk anyway.
+on every core (up to ``MAX_THREADS``; stdlib ``zlib`` releases the GIL), producing one
+ordinary gzip member (gzip) or independent BGZF blocks per the SAM specification,
+which any gzip reader accepts; stretches that look already compressed are stored
+rather than deflated, as Packer's Go compressors skip them. zip, lz4 and xz run on one
+core, as in Packer (lz4 is faster than the disk anyway).
 
 Differences from Packer, on purpose: a partial archive is removed when compression
 fails or is interrupted, the gzip header carries no timestamp (Packer's held a
