@@ -156,8 +156,19 @@ def test_download_errors_are_clear(comm: DockerCommunicator, tmp_path: Path) -> 
 def test_a_removed_container_is_reported(docker_client: Any, busybox_image: str) -> None:
     cid = start(docker_client, busybox_image)
     docker_client.remove_container(cid, force=True)
-    with pytest.raises(CommunicatorError, match="is gone or stopped"):
+    with pytest.raises(CommunicatorError, match=f"container {cid[:12]} is gone"):
         run(DockerCommunicator(connect(), cid), "true")
+
+
+def test_a_stopped_container_is_explained(docker_client: Any, busybox_image: str) -> None:
+    cid = start(docker_client, busybox_image)
+    try:
+        comm = DockerCommunicator(connect(), cid)
+        docker_client.kill(cid)  # its process ends, the container stays
+        with pytest.raises(CommunicatorError, match=r"is no longer running \(its process exited"):
+            run(comm, "true")
+    finally:
+        docker_client.remove_container(cid, force=True)
 
 
 def test_image_without_a_shell_is_reported(docker_client: Any, tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ import os
 import tarfile
 from pathlib import Path
 
-from imagesmith.builders.docker.tarstream import Owner, file_entry, tree_entries
+import pytest
+
+from imagesmith.builders.docker.tarstream import Owner, _ustar_header, file_entry, tree_entries
 
 
 def make_tree(root: Path) -> None:
@@ -65,3 +67,19 @@ def test_single_file_entry_streams_its_bytes() -> None:
         assert member.mode == 0o600
         assert tar.extractfile(member).read() == payload  # type: ignore[union-attr]
     assert sum(seen) == len(payload)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "link", "size"),
+    [("a/b.txt", tarfile.REGTYPE, "", 5), ("d/", tarfile.DIRTYPE, "", 0),
+     ("l", tarfile.SYMTYPE, "../x", 0), (f"{'p' * 120}/{'n' * 99}", tarfile.REGTYPE, "", 1)],
+)  # fmt: skip
+def test_packed_headers_are_the_ones_tarfile_writes(
+    name: str, kind: bytes, link: str, size: int
+) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, size
+    info.mode, info.uid, info.gid, info.mtime = 0o754, 7, 8, 1_700_000_000
+    info.uname = info.gname = ""
+    ours = _ustar_header(name, info.mode, 7, 8, size, info.mtime, kind, link)
+    assert ours == info.tobuf(format=tarfile.USTAR_FORMAT)

@@ -530,9 +530,19 @@ class DockerCommunicator(Communicator):
     def _error(self, doing: str, e: BaseException) -> CommunicatorError:
         text = _explain(e)
         if _status(e) in (404, 409) and "container" in text.lower():
-            return CommunicatorError(
-                f"Error {doing}: container {self.container_id[:12]} is gone or stopped ({text})"
-            )
+            try:
+                state = self.client.inspect_container(self.container_id).get("State") or {}
+            except Exception:
+                state = {}
+            short = self.container_id[:12]
+            if state and not state.get("Running"):
+                # Its process ended (by itself, or a provisioner stopped it).
+                return CommunicatorError(
+                    f"Error {doing}: container {short} is no longer running (its process "
+                    f"exited with code {state.get('ExitCode')}). The build needs it to keep "
+                    "running: pass -i -t with a shell in run_command, or a command that waits."
+                )
+            return CommunicatorError(f"Error {doing}: container {short} is gone ({text})")
         return CommunicatorError(f"Error {doing}: {text}")
 
 
