@@ -391,8 +391,11 @@ class _ParallelBlocks(_Sink):
     def write(self, data: bytes) -> int:
         if self.cancel.is_set():
             raise _Cancelled
-        self.buffer += data
         self.written += len(data)
+        if not self.buffer and len(data) == self.block_size:
+            self.submit(bytes(data))  # the common case: a whole block read, no copying
+            return len(data)
+        self.buffer += data
         while len(self.buffer) >= self.block_size:
             block = bytes(self.buffer[: self.block_size])
             del self.buffer[: self.block_size]
@@ -463,8 +466,7 @@ class _ParallelGzip(_ParallelBlocks):
                 if deflating is not None:
                     out.append(deflating.flush(zlib.Z_SYNC_FLUSH))
                     deflating = None
-                stored = _stored()
-                out.append(stored.compress(segment) + stored.flush(zlib.Z_SYNC_FLUSH))
+                out.append(stored_blocks(segment))
                 continue
             if deflating is None:
                 history = bytes(window) + bytes(view[max(0, start - 32768) : start])
@@ -481,6 +483,17 @@ class _ParallelGzip(_ParallelBlocks):
 
 def _stored() -> Any:
     return zlib.compressobj(0, zlib.DEFLATED, -15)
+
+
+def stored_blocks(data: bytes | memoryview) -> bytes:
+    """``data`` as non-final stored deflate blocks (RFC 1951 3.2.4), at a byte boundary
+    as a sync flush leaves the stream: a zero header byte, LEN, NLEN, the bytes."""
+    out = bytearray()
+    for start in range(0, len(data), 0xFFFF):
+        piece = data[start : start + 0xFFFF]
+        out += struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF)
+        out += piece
+    return bytes(out)
 
 
 SAMPLE = 2048
