@@ -257,3 +257,39 @@ def test_artifact_id_and_text_are_sorted_by_region() -> None:
     assert artifact_text(amis) == (
         "AMIs were created:\neu-west-1: ami-3\nus-east-1: ami-1\nus-west-2: ami-2\n"
     )
+
+
+# -- the trimmed EC2 model ---------------------------------------------------------------------
+
+
+def test_the_trimmed_model_has_every_ec2_operation_the_code_calls() -> None:
+    import re
+
+    from imagesmith.builders.amazon import models
+
+    source = Path(models.__file__).parent
+    called: set[str] = set()
+    for path in source.glob("*.py"):
+        text = path.read_text()
+        for match in re.finditer(r'call\(\s*"([a-z_]+)"(?P<rest>[^)]*)', text):
+            if 'service="' in match.group("rest"):
+                continue
+            called.add("".join(part.title() for part in match.group(1).split("_")))
+    assert called, "no call found: the pattern no longer matches the code"
+    assert called <= models.OPERATIONS, called - models.OPERATIONS
+
+
+def test_trimming_keeps_the_shapes_an_operation_reaches() -> None:
+    import botocore.session
+
+    from imagesmith.builders.amazon import models
+
+    loader = botocore.session.Session().get_component("data_loader")
+    full = loader.load_service_model("ec2", "service-2")
+    trimmed = models.trim(full)
+    assert set(trimmed["operations"]) == models.OPERATIONS
+    assert "Instance" in trimmed["shapes"] and "CreateVpcRequest" not in trimmed["shapes"]
+    assert trimmed["metadata"] == full["metadata"]
+    for shape in trimmed["shapes"].values():
+        for member in shape.get("members", {}).values():
+            assert member["shape"] in trimmed["shapes"]

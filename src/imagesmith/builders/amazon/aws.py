@@ -160,8 +160,11 @@ class AwsSession:
     def _new_session(self) -> Any:
         import botocore.session
 
+        from imagesmith.builders.amazon import models
+
         a = self.access
         core = botocore.session.Session(profile=a.profile or None)
+        models.install(core)
         if self.rehearsal is not None:
             creds = self.rehearsal.credentials()
             core.set_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"])

@@ -213,6 +213,8 @@ def _preload_ssh() -> None:
     wait on the network, rather than when the instance is up."""
 
     def load() -> None:
+        import asyncssh  # noqa: F401
+
         import imagesmith.communicators.ssh  # noqa: F401
 
     threading.Thread(target=load, name="preload-ssh", daemon=True).start()
