@@ -275,9 +275,13 @@ def test_shell_local_outcomes(tmp_path: Path, prov: dict[str, Any]) -> None:
                            "environment_vars": ["=x"]}]},
         {"builders": [{"type": "null", "communicator": "none"}],
          "post-processors": [{"type": "compress", "output": "{{.A"}]},
+        {"builders": [{"type": "null", "communicator": "none"}],
+         "provisioners": [{"type": "breakpoint", "bogus": 1}],
+         "post-processors": [{"type": "manifest", "bogus": 1}]},
     ],
     ids=["missing-source", "content-and-source", "empty-warning", "bad-checksum-type",
-         "artifice-no-files", "bad-only-on", "nothing-to-run", "many-errors", "bad-output"],
+         "artifice-no-files", "bad-only-on", "nothing-to-run", "many-errors", "bad-output",
+         "unknown-keys"],
 )  # fmt: skip
 def test_validation_and_build_failures(tmp_path: Path, template: dict[str, Any]) -> None:
     p, i = both(tmp_path, template)

@@ -85,8 +85,6 @@ class ShellLocalConfig:
     valid_exit_codes: list[int] = field(default_factory=list)
     tempfile_extension: str = ""
     use_linux_pathing: bool = False
-    # Accepted because Packer shares the remote shell's option set; it has no effect.
-    binary: bool = False
 
 
 class SingleConfigError(ConfigError):
