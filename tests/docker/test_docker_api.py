@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import run_build
+from docker_helpers import Upload, run_build
 
 from fixtures.docker_engine import DOCKER_SOCK
 from imagesmith.builders.docker import api
@@ -144,6 +144,14 @@ def test_a_build_over_tls_with_client_certificates(busybox_image: str, tmp_path:
                         ["echo over tls"], env=env)  # fmt: skip
         assert out.rc == 0, out.output
         assert "    docker: over tls" in out.lines
+        # A tmpfs upload streams through tar in the container, with no half-close on TLS.
+        (tmp_path / "f.txt").write_text("on tmpfs over tls\n")
+        out = run_build(
+            {"image": busybox_image, "pull": False, "discard": True, "tmpfs": ["/scratch"]},
+            [Upload("f.txt", "/scratch/f.txt"), "cat /scratch/f.txt"], env=env, workdir=tmp_path,
+        )  # fmt: skip
+        assert out.rc == 0, out.output
+        assert "    docker: on tmpfs over tls" in out.lines
         # Without the client certificate the daemon hangs up: said, not a traceback.
         (tmp_path / "key.pem").unlink()
         out = run_build({"image": busybox_image, "pull": False, "discard": True}, env=env)

@@ -283,9 +283,20 @@ class DockerCommunicator(Communicator):
     def _untar(self, directory: str, body: Iterator[bytes], what: str) -> None:
         """Extract a tar stream inside the container with its own ``tar`` (as root, so
         the owners and modes in the headers apply, as with the archive endpoint)."""
-        code, _, err = self._shell(
-            'cd -- "$1" && exec tar -x -f -', directory, user="0", stdin=body
-        )
+        if self.client.api.can_half_close:
+            script, args, stdin = 'cd -- "$1" && exec tar -x -f -', [directory], body
+        else:
+            # No end-of-input can be sent (TLS): the stream is measured first and ``head``
+            # hands tar exactly that much (busybox tar reads on to the end of its input).
+            spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115
+            for chunk in body:
+                spool.write(chunk)
+            length = spool.tell()
+            spool.seek(0)
+            stdin = iter(lambda: spool.read(1 << 16), b"")
+            script = 'cd -- "$1" && head -c "$2" | tar -x -f -'
+            args = [directory, str(length)]
+        code, _, err = self._shell(script, *args, user="0", stdin=stdin)
         if code != 0:
             text = err.decode(errors="replace").strip() or f"exit status {code}"
             if code == 127:

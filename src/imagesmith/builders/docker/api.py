@@ -182,6 +182,12 @@ class Client:
         else:
             raise DaemonUnreachable(self.host, "DOCKER_HOST must start with unix:// or tcp://")
 
+    @property
+    def can_half_close(self) -> bool:
+        """Whether an exec's stdin can be ended while its output is still read: not over
+        TLS, where Python's ``ssl`` has no half-close (Go's ``CloseWrite``)."""
+        return self._tls is None
+
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         if self._unix_path:
             return _UnixConnection(self._unix_path, timeout)
@@ -322,8 +328,10 @@ class Client:
                 pass  # the process stopped reading (it failed): its output says why
             finally:
                 # EOF on stdin whatever happened, so the process ends and so the reader.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
+                # (Over TLS the caller's command must end by itself: see can_half_close.)
+                if self.can_half_close:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_WR)
                 reader_thread.join()
             if failed:
                 raise failed[0]
