@@ -352,3 +352,35 @@ def test_machine_readable_artifact_records(tmp_path: Path) -> None:
 
     assert records(i) == records(p)
     assert records(p), "the comparison saw artifact records"
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"output": "x.tar", "algorithm": "xz"},
+        {"output": "x.gz", "archive": "zip"},
+        {"output": "x.tar", "algorithm": "bogus"},
+        {"output": "x", "format": "zip"},
+        {"output": "x.tar.gz", "compression_level": 12},
+    ],
+    ids=["algorithm-key", "archive-key", "unknown-algorithm", "format", "level-above-9"],
+)
+def test_compress_keys(tmp_path: Path, keys: dict[str, Any]) -> None:
+    template = {
+        "builders": [{"type": "file", "target": "out/f1.bin", "source": "big.bin"}],
+        "post-processors": [{"type": "compress", **keys}],
+    }
+    p, i = both(tmp_path, template)
+    assert_same_output(tmp_path, p, i)
+    output = keys["output"]
+    assert unpack_nested(tmp_path / "i" / output) == unpack_nested(tmp_path / "p" / output)
+
+
+def unpack_nested(path: Path) -> dict[str, bytes]:
+    """Like ``unpack``, also opening a zip inside a compressed stream."""
+    members = unpack(path)
+    inner = members.get("")
+    if inner is not None and inner[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(inner)) as z:
+            return {n: z.read(n) for n in z.namelist()}
+    return members

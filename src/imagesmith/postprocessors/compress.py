@@ -60,20 +60,27 @@ class CompressConfig:
     output: str = opt("", late=True)
     format: str = ""
     compression_level: int = 0
+    # Packer's config struct holds the detected format in these two fields, and its
+    # decoder accepts them as keys; where detection leaves one alone, the user's
+    # value stands (e.g. "algorithm": "xz" with "output": "x.tar" gives x.tar in xz).
+    archive: str = ""
+    algorithm: str = ""
 
 
-def detect(output: str, fmt: str) -> tuple[str, str]:
+def detect(output: str, fmt: str, archive: str = "", algorithm: str = "") -> tuple[str, str]:
     """``(archive, algorithm)`` from the name's last two extensions, as Packer reads
     them (from the unrendered ``output``): archive is ``tar``, ``zip`` or ``""``,
-    algorithm ``pgzip``, ``bgzf``, ``lz4``, ``xz`` or ``""``."""
+    algorithm ``pgzip``, ``bgzf``, ``lz4``, ``xz`` or ``""``. ``archive`` and
+    ``algorithm`` are the user's keys, kept where Packer's detection keeps them."""
     name = f"{output}.{fmt}" if fmt else output
     found = re.findall(r"\.([a-z0-9]+)", name)
     if not found:
         return "tar", "pgzip"
     last = found[-1]
-    archive = "tar" if len(found) > 1 and found[-2] == "tar" else ""
+    if len(found) > 1 and found[-2] == "tar":
+        archive = "tar"
     if last in ("zip", "tar"):
-        return last, ""
+        return last, algorithm
     if last in EXTENSIONS:
         return archive, EXTENSIONS[last]
     return "tar", "pgzip"
@@ -94,7 +101,8 @@ class CompressPostProcessor(PostProcessor):
         self.level = min(self.config.compression_level, 9)
         if self.level in (0, -1):
             self.level = -1
-        self.archive, self.algorithm = detect(self.config.output, self.config.format)
+        c = self.config
+        self.archive, self.algorithm = detect(c.output, c.format, c.archive, c.algorithm)
         return []
 
     async def post_process(self, ui: Ui, artifact: Artifact) -> Artifact | None:
@@ -143,7 +151,7 @@ class CompressPostProcessor(PostProcessor):
         algorithm = self.algorithm
         if algorithm == "xz":
             ui.say(f"Using xz compression with 1 core for {target} (library does not support MT)")
-        elif algorithm:
+        elif algorithm in ("pgzip", "bgzf", "lz4"):
             ui.say(f"Using {algorithm} compression with {cores()} cores for {target}")
         if algorithm in ("pgzip", "bgzf") and not -2 <= self.level <= 9:
             raise BuildError(f"error creating {algorithm} writer: {BAD_LEVEL}")
@@ -218,7 +226,7 @@ def _compress(job: _Job) -> None:
         if job.archive == "tar":
             _write_tar(job.files, writer)
         elif job.archive == "zip":
-            _write_zip(job.files, job.out, job.cancel)
+            _write_zip(job.files, writer)
         else:
             _write_single(job.files[0], writer)
     finally:
@@ -234,6 +242,7 @@ def _writer(job: _Job) -> _Sink:
         return _Sink(lzma.LZMAFile(job.out, "wb", check=lzma.CHECK_CRC64, preset=6), job.cancel)
     if job.algorithm == "lz4":
         return _Sink(_lz4_file(job.out, job.level), job.cancel)
+    # No algorithm, or one Packer does not know (from the "algorithm" key): no codec.
     return _Sink(_Unclosed(job.out), job.cancel)
 
 
@@ -286,8 +295,9 @@ def _write_tar(files: list[str], sink: _Sink) -> None:
                 tar.addfile(info, f)
 
 
-def _write_zip(files: list[str], out: IO[bytes], cancel: threading.Event) -> None:
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+def _write_zip(files: list[str], sink: _Sink) -> None:
+    # The sink cannot seek, so each entry ends with a data descriptor, as Go writes it.
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             name = path.replace(os.sep, "/")
             try:
@@ -307,8 +317,6 @@ def _write_zip(files: list[str], out: IO[bytes], cancel: threading.Event) -> Non
                     entry, "w", force_zip64=entry.file_size >= zipfile.ZIP64_LIMIT
                 ) as dst:
                     while chunk := src.read(CHUNK):
-                        if cancel.is_set():
-                            raise _Cancelled
                         dst.write(chunk)
 
 
@@ -357,6 +365,9 @@ class _Sink:
 
     def tell(self) -> int:
         return self.written
+
+    def flush(self) -> None:
+        """Nothing to do: ``close`` finishes the stream."""
 
     def close(self) -> None:
         self.inner.close()
