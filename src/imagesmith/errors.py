@@ -32,9 +32,10 @@ class TemplateError(ImagesmithError):
 class ConfigError(ImagesmithError):
     """A component configuration is invalid. ``errors`` lists every problem found."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], *, text: str | None = None) -> None:
+        """``text`` replaces the MultiError rendering when the message has its own shape."""
         self.errors = list(errors)
-        super().__init__(format_packer_multierror(self.errors))
+        super().__init__(format_packer_multierror(self.errors) if text is None else text)
 
 
 class BuildError(ImagesmithError):

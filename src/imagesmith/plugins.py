@@ -43,6 +43,8 @@ _GROUPS: dict[Kind, str] = {
 class Component:
     type_name: ClassVar[str] = ""
     Config: ClassVar[type[Any]]
+    #: Put before decoding errors, as some Packer plugins do ("Error decoding config: ").
+    decode_error_prefix: ClassVar[str] = ""
     #: Template functions only this component's config may call, by name (Packer's
     #: builder-specific functions, e.g. the amazon builders' ``clean_resource_name``).
     #: The planner adds them to ``RenderContext.functions`` when it decodes this

@@ -75,7 +75,7 @@ def test_flags_before_the_command_are_refused(tmp_path: Path) -> None:
     assert result.rc == 1
     assert result.out.startswith(
         "Invalid flags before the subcommand. If these flags are for\n"
-        "the subcommand, please put them after the subcommand.\n\nUsage: packer validate"
+        "the subcommand, please put them after the subcommand.\n\nUsage: imagesmith validate"
     )
 
 

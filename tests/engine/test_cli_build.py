@@ -321,8 +321,8 @@ def test_confirmed_interrupt_abandons_cleanup(tmp_path: Path) -> None:
 def test_help(tmp_path: Path) -> None:
     result = run(imagesmith_cmd("-h"), tmp_path)
     assert result.rc == 0
-    assert result.out.startswith("Usage: packer build [options] TEMPLATE\n")
-    assert result.out.endswith("JSON or HCL2 file containing user variables.\n")
+    assert result.out.startswith("Usage: imagesmith build [options] TEMPLATE\n")
+    assert "-var-file=path" in result.out and result.out.endswith("(implies -rehearse).\n")
 
 
 @pytest.mark.parametrize(
@@ -344,7 +344,7 @@ def test_help(tmp_path: Path) -> None:
 def test_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str | None) -> None:
     result = run(imagesmith_cmd(*args), tmp_path)
     assert result.rc == 1
-    assert result.out.startswith("Usage: packer build [options] TEMPLATE\n")
+    assert result.out.startswith("Usage: imagesmith build [options] TEMPLATE\n")
     if message is not None:
         assert result.out.endswith(message + "\n")
 

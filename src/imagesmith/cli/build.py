@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SYNOPSIS = "build image(s) from template"
 
 HELP = """\
-Usage: packer build [options] TEMPLATE
+Usage: imagesmith build [options] TEMPLATE
 
   Will execute multiple builds in parallel as defined in the template.
   The various artifacts created by the template will be outputted.

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 SYNOPSIS = "creates a console for testing variable interpolation"
 
 HELP = """\
-Usage: packer console [options] [TEMPLATE]
+Usage: imagesmith console [options] [TEMPLATE]
 
   Creates a console for testing variable interpolation.
   If a template is provided, this command will load the template and any

@@ -14,7 +14,7 @@ SYNOPSIS = "fixes templates from old versions of packer"
 _FIXER_LINES = "\n".join(f"  {name:<27}{synopsis}" for name, synopsis, _ in FIXERS)
 
 HELP = f"""\
-Usage: packer fix [options] TEMPLATE
+Usage: imagesmith fix [options] TEMPLATE
 
   Reads the JSON template and attempts to fix known backwards
   incompatibilities. The fixed template will be outputted to standard out.

@@ -18,7 +18,7 @@ from imagesmith.template.model import Template
 SYNOPSIS = "see components of a template"
 
 HELP = """\
-Usage: packer inspect TEMPLATE
+Usage: imagesmith inspect TEMPLATE
 
   Inspects a template, parsing and outputting the components a template
   defines. This does not validate the contents of a template (other than

@@ -16,7 +16,7 @@ from imagesmith.errors import TemplateError
 SYNOPSIS = "check that a template is valid"
 
 HELP = """\
-Usage: packer validate [options] TEMPLATE
+Usage: imagesmith validate [options] TEMPLATE
 
   Checks the template is valid by parsing the template and also
   checking the configuration with the various builders, provisioners, etc.

@@ -75,7 +75,7 @@ async def _with_retries(planned: PlannedProvisioner, ctx: ProvisionContext) -> N
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        if planned.max_retries <= 0:
+        if planned.max_retries <= 0 or _interrupted():
             raise
         first = exc
 
@@ -89,9 +89,21 @@ async def _with_retries(planned: PlannedProvisioner, ctx: ProvisionContext) -> N
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if _interrupted():
+                raise first from exc
             log.debug("provisioner %s failed again: %s", planned.type_name, exc)
     ctx.ui.say("retry limit reached.")
     raise first
+
+
+def _interrupted() -> bool:
+    """True when the build is being cancelled.
+
+    A provisioner may turn the cancellation of its work into its own error (shell-local
+    reports the killed script); such a failure must not be retried.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _attempt(planned: PlannedProvisioner, ctx: ProvisionContext) -> Attempt:

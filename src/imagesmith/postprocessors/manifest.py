@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from imagesmith.errors import BuildError
 from imagesmith.plugins import PostProcessor
 from imagesmith.provisioners.localshell import go_os_error
+from imagesmith.rehearse import seam as rehearse_seam
 
 if TYPE_CHECKING:
     from imagesmith.engine.artifact import Artifact
@@ -44,6 +45,9 @@ LOCK_POLL = 0.05
 
 @dataclass
 class ManifestConfig:
+    # Renamed to ``output`` long ago; ``imagesmith fix`` rewrites it.
+    DEPRECATED_KEYS: ClassVar[frozenset[str]] = frozenset({"filename"})
+
     output: str = ""
     strip_path: bool = False
     strip_time: bool = False
@@ -94,7 +98,7 @@ class ManifestPostProcessor(PostProcessor):
             shown = os.path.basename(name) if self.config.strip_path else name
             files = [*(files or []), {"name": shown, "size": size}]
 
-        return {
+        entry: dict[str, Any] = {
             "name": self.info.name,
             "builder_type": self.info.builder_type,
             "build_time": 0 if self.config.strip_time else int(time.time()),
@@ -103,6 +107,11 @@ class ManifestPostProcessor(PostProcessor):
             "packer_run_uuid": self.info.run_uuid,
             "custom_data": custom,
         }
+        if rehearse_seam.active() is not None:
+            # A rehearsed AMI exists only in the local emulator: say so in the record,
+            # so no pipeline mistakes it for a real image.
+            entry["rehearsal"] = True
+        return entry
 
     def _append(self, output: str, entry: dict[str, Any]) -> None:
         try:

@@ -487,7 +487,11 @@ class _Planner:
     ) -> Component:
         """Decode, construct and prepare one component; ``_Failed`` on its errors."""
         try:
-            config = decode(cls.Config, raw, render=lambda text: render(text, ctx))
+            try:
+                config = decode(cls.Config, raw, render=lambda text: render(text, ctx))
+            except ConfigError as exc:
+                text = cls.decode_error_prefix + str(exc)
+                raise ConfigError(exc.errors, text=text) from None
             # Registered before prepare() so that its messages are redacted too.
             self.plan.secrets.extend(config_secrets(config))
             instance = cls(config, info)
