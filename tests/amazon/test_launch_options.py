@@ -205,3 +205,26 @@ def test_secrets_never_reach_the_output_or_the_journal(
     assert result.rc == 1
     for secret in (env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], "PRIVATE KEY"):
         assert secret not in result.out
+
+
+def test_a_missing_profile_fails_before_anything_is_created(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "credentials").write_text(
+        "[other]\naws_access_key_id = A\naws_secret_access_key = B\n"
+    )
+    template = project.variant(
+        access_key=None, secret_key=None, token=None, profile="nope",
+        shared_credentials_file=str(tmp_path / "credentials"),
+    )  # fmt: skip
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    assert (
+        "Error creating the AWS session: The config profile (nope) could not be found" in result.out
+    )
+    assert aws_proxy.calls == []

@@ -163,8 +163,7 @@ class AwsSession:
         from imagesmith.builders.amazon import models
 
         a = self.access
-        core = botocore.session.Session(profile=a.profile or None)
-        models.install(core)
+        core = botocore.session.Session()
         if self.rehearsal is not None:
             creds = self.rehearsal.credentials()
             core.set_credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"])
@@ -184,6 +183,10 @@ class AwsSession:
                 core.get_component("credential_provider").remove("iam-role")
             if a.mfa_code:
                 _answer_mfa_prompts(core, a.mfa_code)
+        if a.profile and self.rehearsal is None:
+            # After credentials_file: the profile is looked up in it.
+            core.set_config_variable("profile", a.profile)
+        models.install(core)
         if self.rehearsal is None and a.assume_role.role_arn:
             _assume_role(core, a, self.region, self._client_config())
         return core
@@ -235,10 +238,13 @@ class AwsSession:
         return self.client("ec2", region)
 
     async def warm(self, services: tuple[str, ...] = ("ec2",)) -> None:
-        """Create the clients in a worker thread, before the first call needs them."""
+        """Create the clients (in a worker thread); ``AwsError`` if botocore cannot."""
         loop = asyncio.get_running_loop()
         for service in services:
-            await loop.run_in_executor(_EXECUTOR, self.client, service)
+            try:
+                await loop.run_in_executor(_EXECUTOR, self.client, service)
+            except Exception as exc:
+                raise _translate(exc) from None
 
     # -- calls --------------------------------------------------------------------------
 
@@ -260,7 +266,11 @@ class AwsSession:
         connections are retried up to ``max_retries`` times.
         """
         loop = asyncio.get_running_loop()
-        client = await loop.run_in_executor(_EXECUTOR, self.client, service, region)
+        try:
+            client = await loop.run_in_executor(_EXECUTOR, self.client, service, region)
+        except Exception as exc:
+            # Credentials or configuration that botocore cannot use (a missing profile...).
+            raise _translate(exc) from None
         codes = frozenset(retry_codes)
         budget = RetryBudget(sdk_retries=self.access.retries, call_tries=tries)
         method = getattr(client, operation)

@@ -17,7 +17,7 @@ from imagesmith.builders.amazon.artifact import BUILDER_ID, AMIArtifact
 from imagesmith.builders.amazon.config import LATE_FIELDS, EBSConfig
 from imagesmith.builders.amazon.template_data import GENERATED_KEYS
 from imagesmith.config.decode import RenderFailure
-from imagesmith.errors import ConfigError
+from imagesmith.errors import BuildError, ConfigError
 from imagesmith.plugins import Builder
 from imagesmith.template.functions import clean_ami_name
 
@@ -80,7 +80,7 @@ class AmazonEBSBuilder(Builder):
 
     async def run(self, build: BuildRun) -> Artifact | None:
         from imagesmith import journal
-        from imagesmith.builders.amazon.aws import AwsSession
+        from imagesmith.builders.amazon.aws import AwsError, AwsSession
         from imagesmith.builders.amazon.state import EBSState
         from imagesmith.builders.amazon.tracking import Tracker
         from imagesmith.rehearse import seam
@@ -116,6 +116,12 @@ class AmazonEBSBuilder(Builder):
             )
             aws.use_credentials(access_key, secret_key, token)
 
+        try:
+            await aws.warm()
+        except AwsError as e:
+            # Credentials or configuration botocore cannot use (a profile that is not
+            # there...): nothing was created, nothing to clean up.
+            raise BuildError(f"Error creating the AWS session: {e}") from None
         run_journal.open()
         try:
             await build.run_steps(self._steps(state, build), state)
@@ -123,6 +129,7 @@ class AmazonEBSBuilder(Builder):
                 return None
             await _deliver(state, build)
         finally:
+            await state.drop_prefetched()
             run_journal.release()
             self.api_calls = dict(aws.counter.counts)
             # botocore's models and the SSH stack live until the process ends: once the

@@ -5,6 +5,9 @@ Each step's docstring says which of these fields it reads and which it sets.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +60,23 @@ class EBSState:
     amis: dict[str, str] = field(default_factory=dict)
     snapshots: dict[str, list[str]] = field(default_factory=dict)
     intermediary_image: bool = False
+
+    # Read-only calls started ahead of the step that needs their answer.
+    prefetched: dict[str, asyncio.Future[Json]] = field(default_factory=dict)
+
+    def prefetch(self, key: str, call: Awaitable[Json]) -> None:
+        self.prefetched[key] = asyncio.ensure_future(call)
+
+    def take(self, key: str) -> asyncio.Future[Json] | None:
+        return self.prefetched.pop(key, None)
+
+    async def drop_prefetched(self) -> None:
+        """Cancel what no step took (the build stopped before), errors included."""
+        for future in self.prefetched.values():
+            future.cancel()
+            with contextlib.suppress(BaseException):
+                await future
+        self.prefetched.clear()
 
     @property
     def instance_id(self) -> str:

@@ -319,10 +319,15 @@ class StepCleanupVolumes(Step[EBSState]):
             ui.say("No volumes to clean up, skipping")
             return
         ui.say("Cleaning up any extra volumes...")
+        # Volumes deleted with the instance cannot be left over: only those that outlive
+        # it are asked about (Packer describes them all).
+        kept = {d.device_name for d in state.config.launch_block_device_mappings}
         devices = {
             m["Ebs"]["VolumeId"]: m.get("DeviceName", "")
             for m in instance.get("BlockDeviceMappings", [])
             if m.get("Ebs", {}).get("VolumeId")
+            and not m["Ebs"].get("DeleteOnTermination", False)
+            and m.get("DeviceName") not in kept
         }
         if not devices:
             ui.say("No volumes to clean up, skipping")
@@ -335,12 +340,7 @@ class StepCleanupVolumes(Step[EBSState]):
         except AwsError as e:
             ui.error(f"Error describing volumes: {e}")
             return
-        kept = {d.device_name for d in state.config.launch_block_device_mappings}
-        doomed = [
-            v["VolumeId"]
-            for v in answer.get("Volumes", [])
-            if v.get("State") == "available" and devices.get(v["VolumeId"]) not in kept
-        ]
+        doomed = [v["VolumeId"] for v in answer.get("Volumes", []) if v.get("State") == "available"]
         if not doomed:
             ui.say("No volumes to clean up, skipping")
             return

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from imagesmith.builders.amazon.aws import AwsError
 from imagesmith.builders.amazon.common import fail, go_list
-from imagesmith.builders.amazon.state import EBSState
+from imagesmith.builders.amazon.state import EBSState, Json
+from imagesmith.builders.amazon.step_source import prefetch_source
 from imagesmith.engine.build import BuildRun
 from imagesmith.engine.step import Step
 
 VAULT_WAIT_TRIES = 11
+NAME_KEY = "ami-name"
 
 
 class StepPreValidate(Step[EBSState]):
@@ -23,6 +26,10 @@ class StepPreValidate(Step[EBSState]):
         ui = build.ui
         if not c.access.vault_aws_engine.empty():
             await self._wait_for_vault_credentials(state, build)
+        # The checks below and the source AMI's lookup only read: send them together.
+        prefetch_source(state)
+        if self._checks_name(state):
+            state.prefetch(NAME_KEY, self._name_query(state))
         if not c.access.skip_region_validation:
             await self._validate_regions(state, build)
 
@@ -43,13 +50,7 @@ class StepPreValidate(Step[EBSState]):
 
         ui.say(f"Prevalidating AMI Name: {c.ami.ami_name}")
         try:
-            # Packer 1.6.6 leaves out the owner, so that anyone's public AMI of the same
-            # name stops the build; only the account's own AMIs can clash.
-            answer = await state.aws.call(
-                "describe_images",
-                Owners=["self"],
-                Filters=[{"Name": "name", "Values": [c.ami.ami_name]}],
-            )
+            answer = await (state.take(NAME_KEY) or self._name_query(state))
         except AwsError as e:
             fail(build, f"Error querying AMI: {e}")
         images = answer.get("Images", [])
@@ -59,6 +60,21 @@ class StepPreValidate(Step[EBSState]):
                 f"Error: AMI Name: '{images[0]['Name']}' is used by an existing AMI: "
                 f"{images[0]['ImageId']}",
             )
+
+    @staticmethod
+    def _checks_name(state: EBSState) -> bool:
+        c = state.config
+        return not (c.ami.force_deregister or c.ami.skip_save_build_region or c.skip_create_ami)
+
+    @staticmethod
+    def _name_query(state: EBSState) -> Awaitable[Json]:
+        # Packer 1.6.6 leaves out the owner, so that anyone's public AMI of the same name
+        # stops the build; only the account's own AMIs can clash.
+        return state.aws.call(
+            "describe_images",
+            Owners=["self"],
+            Filters=[{"Name": "name", "Values": [state.config.ami.ami_name]}],
+        )
 
     async def _validate_regions(self, state: EBSState, build: BuildRun) -> None:
         wanted = [*state.config.ami.ami_regions, state.region]

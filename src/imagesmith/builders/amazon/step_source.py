@@ -11,6 +11,26 @@ from imagesmith.builders.amazon.state import EBSState
 from imagesmith.engine.build import BuildRun
 from imagesmith.engine.step import Step
 
+PREFETCH_KEY = "source-image"
+
+
+def source_query(state: EBSState) -> dict[str, Any]:
+    """DescribeImages parameters for ``source_ami`` / ``source_ami_filter``."""
+    run = state.config.run
+    params: dict[str, Any] = {}
+    wanted = run.source_ami_filter.all_filters()
+    if wanted:
+        params["Filters"] = filters(wanted)
+    if run.source_ami:
+        params["ImageIds"] = [run.source_ami]
+    if run.source_ami_filter.owners:
+        params["Owners"] = run.source_ami_filter.owners
+    return params
+
+
+def prefetch_source(state: EBSState) -> None:
+    state.prefetch(PREFETCH_KEY, state.aws.call("describe_images", **source_query(state)))
+
 
 class StepSourceAMIInfo(Step[EBSState]):
     """Resolves ``source_ami`` / ``source_ami_filter``; sets ``source_image``."""
@@ -19,16 +39,11 @@ class StepSourceAMIInfo(Step[EBSState]):
 
     async def run(self, state: EBSState, build: BuildRun) -> None:
         run = state.config.run
-        params: dict[str, Any] = {}
-        wanted = run.source_ami_filter.all_filters()
-        if wanted:
-            params["Filters"] = filters(wanted)
-        if run.source_ami:
-            params["ImageIds"] = [run.source_ami]
-        if run.source_ami_filter.owners:
-            params["Owners"] = run.source_ami_filter.owners
+        params = source_query(state)
+        # StepPreValidate started this call, so that both wait on the network together.
+        started = state.take(PREFETCH_KEY)
         try:
-            answer = await state.aws.call("describe_images", **params)
+            answer = await (started or state.aws.call("describe_images", **params))
         except AwsError as e:
             fail(build, f"Error querying AMI: {e}")
 
