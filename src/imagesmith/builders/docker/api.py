@@ -102,15 +102,20 @@ class _UnixConnection(http.client.HTTPConnection):
 class Response:
     """A streamed response body; close it (or read it to the end) to free the socket."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+    def __init__(
+        self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, address: str
+    ) -> None:
         self._conn = conn
         self._resp = resp
+        self._address = address
         self.status = resp.status
         self.headers = resp.headers
 
     def read(self) -> bytes:
         try:
             return self._resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise _lost(self._address, e) from None
         finally:
             self.close()
 
@@ -118,6 +123,8 @@ class Response:
         try:
             while chunk := self._resp.read1(size):
                 yield chunk
+        except (OSError, http.client.HTTPException) as e:
+            raise _lost(self._address, e) from None
         finally:
             self.close()
 
@@ -269,10 +276,13 @@ class Client:
         except OSError as e:
             conn.close()
             raise _unreachable(self.host, e) from None
+        except http.client.HTTPException as e:
+            conn.close()
+            raise _lost(self.host, e) from None
         except BaseException:
             conn.close()
             raise
-        response = Response(conn, resp)
+        response = Response(conn, resp, self.host)
         if resp.status >= 400:
             raise _api_error(response)
         return response
@@ -487,6 +497,13 @@ def _unreachable(address: str, e: OSError) -> DaemonUnreachable:
     else:
         reason = e.strerror or str(e) or type(e).__name__
     return DaemonUnreachable(address, reason)
+
+
+def _lost(address: str, e: BaseException) -> DaemonUnreachable:
+    """The connection broke while the daemon was answering."""
+    if isinstance(e, OSError):
+        return _unreachable(address, e)
+    return DaemonUnreachable(address, f"the connection broke ({type(e).__name__})")
 
 
 def _tls_context() -> Any:
