@@ -86,8 +86,6 @@ class AmazonEBSBuilder(Builder):
         from imagesmith.rehearse import seam
 
         c = self.config
-        if c.comm.type == "ssh":
-            _preload_ssh()
         rehearsal = seam.active()
         aws = AwsSession(c.access, rehearsal=rehearsal)
         run_journal = journal.for_run(self.info.run_uuid)
@@ -122,6 +120,9 @@ class AmazonEBSBuilder(Builder):
             # Credentials or configuration botocore cannot use (a profile that is not
             # there...): nothing was created, nothing to clean up.
             raise BuildError(f"Error creating the AWS session: {e}") from None
+        if c.comm.type == "ssh":
+            # Only now: before, it would take the CPU from the client's creation.
+            _preload_ssh()
         run_journal.open()
         try:
             await build.run_steps(self._steps(state, build), state)
@@ -216,8 +217,8 @@ async def _deliver(state: EBSState, build: BuildRun) -> None:
 
 
 def _preload_ssh() -> None:
-    """Import the SSH client (asyncssh, ~0.2 s) in a thread while the first API calls
-    wait on the network, rather than when the instance is up."""
+    """Import the SSH client (asyncssh, ~0.1 s of CPU) in a thread while the first API
+    calls wait on the network, rather than when the instance is up."""
 
     def load() -> None:
         import asyncssh  # noqa: F401
