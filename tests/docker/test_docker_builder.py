@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +93,6 @@ def test_discard_leaves_nothing(docker_client: Any, busybox_image: str) -> None:
 
 
 def test_failing_command_fails_fast_and_cleans_up(docker_client: Any, busybox_image: str) -> None:
-    start = time.monotonic()
     out = run_build({"image": busybox_image, "pull": False, "commit": True},
                     ["echo before; exit 7", "echo never"])  # fmt: skip
     assert out.rc == 1
@@ -102,7 +100,6 @@ def test_failing_command_fails_fast_and_cleans_up(docker_client: Any, busybox_im
     assert "never" not in out.output and "Committing" not in out.output
     assert "==> docker: Killing the container: " in out.output
     assert not container_exists(docker_client, out.container_id)
-    assert time.monotonic() - start < 30
 
 
 def test_missing_image_with_pull_false_says_what_to_do(docker_client: Any) -> None:

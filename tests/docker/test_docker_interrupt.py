@@ -58,19 +58,17 @@ def test_signal_during_provisioning_removes_the_container(
     docker_client: Any, image: str, tmp_path: Path, sig: signal.Signals
 ) -> None:
     proc = start_build({"image": image, "pull": False, "commit": True},
-                       ["echo started", "sleep 60"], workdir=tmp_path)  # fmt: skip
+                       ["echo started", "sleep 600"], workdir=tmp_path)  # fmt: skip
     seen = read_until(proc, "started")
     assert len(containers_of(docker_client, image)) == 1, seen
-    start = time.monotonic()
+    # The sleep outlasts interrupt()'s wait: the build only ends in time if the signal
+    # cuts the running command short.
     rest = interrupt(proc, sig)
-    elapsed = time.monotonic() - start
     output = "\n".join(seen) + "\n" + rest
     assert proc.returncode != 0, output
     assert "==> docker: Killing the container: " in output, output
     assert "Committing the container" not in output
     assert containers_of(docker_client, image) == [], output
-    # The sleep does not hold the build up: the interrupt cuts it short.
-    assert elapsed < 30, output
 
 
 @SIGNALS
