@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -257,3 +258,34 @@ def test_a_daemon_that_refuses_the_api_version_is_asked_for_its_own(tmp_path: Pa
         server.shutdown()
     assert seen == ["/v1.41/images/busybox/json", "/version", "/v1.40/images/busybox/json",
                     "/v1.40/images/busybox/json"]  # fmt: skip
+
+
+def test_push_uses_a_credential_helper(
+    docker_client: Any, busybox_image: str, docker_registry_auth: tuple[str, str, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """``credHelpers`` names a ``docker-credential-<name>`` program that answers ``get``
+    with the server on stdin, as ``docker login`` with a credential store sets it up."""
+    address, user, password = docker_registry_auth
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-imagesmith-test"
+    answer = json.dumps({"ServerURL": address, "Username": user, "Secret": password})
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] && [ "$(cat)" = "{address}" ] && echo \'{answer}\' && exit 0\n'
+        "echo 'credentials not found in native keychain'; exit 1\n"
+    )
+    helper.chmod(0o755)
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credHelpers": {address: "imagesmith-test"}}))
+    repo = f"{address}/imagesmith/from-helper-{uuid.uuid4().hex[:6]}"
+    chain = [{"type": "docker-tag", "repository": repo, "tags": ["h1"]}, {"type": "docker-push"}]
+    env = {"DOCKER_CONFIG": str(config), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = run_build({"image": busybox_image, "pull": False, "commit": True}, ["true"], [chain],
+                    env=env)  # fmt: skip
+    assert out.rc == 0, out.output
+    assert f"    docker (docker-push): Pushing: {repo}:h1" in out.lines
+    assert password not in out.output
+    docker_client.remove_image(out.image_id, force=True)

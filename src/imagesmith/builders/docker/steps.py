@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +174,7 @@ class StepRun(Step[DockerState]):
         # Named after the run, so a container left by a killed process is easy to find.
         # No labels of ours: the commit would carry them into the image.
         run_tag = build.info.run_uuid.replace("-", "")[:12]
-        state.container_name = spec.name or f"imagesmith-{run_tag}-{secrets.token_hex(4)}"
+        state.container_name = spec.name or f"imagesmith-{run_tag}-{os.urandom(4).hex()}"
         create = asyncio.ensure_future(
             dc.call(
                 client.create_container,
