@@ -230,7 +230,7 @@ _NORMALISE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"/tmp/(?:[\w.-]+/)*packer-shell\d+"), "<script>"),
     (re.compile(r"docker-in-aws-ecs \d{10}"), "docker-in-aws-ecs <ts>"),
 ]
-TAG_LINE = re.compile(r"^    \S+: Adding tag: ")
+TAG_LINE = re.compile(r"^(?:\d+,,ui,message,)?    \S+: Adding tag: ")
 
 
 def normalise(text: str) -> list[str]:
@@ -244,11 +244,15 @@ def normalise(text: str) -> list[str]:
         if TAG_LINE.match(line):
             block.append(line)
             continue
-        out.extend(sorted(block))
+        out.extend(sorted(block, key=_after_timestamp))
         block = []
         out.append(line)
-    out.extend(sorted(block))
+    out.extend(sorted(block, key=_after_timestamp))
     return out
+
+
+def _after_timestamp(line: str) -> str:
+    return line.split(",,ui,message,", 1)[-1]
 
 
 # -- the emulator's state ---------------------------------------------------------------------

@@ -225,3 +225,34 @@ def test_cleanup_failure_is_reported_and_left_for_imagesmith_cleanup(
     assert cleanup.rc == 0, cleanup.out
     assert f"Removed key-pair {key} in us-east-1" in cleanup.out
     assert leftovers(emulator, keep_images=(image,), baseline=baseline).empty()
+
+
+def test_failure_after_the_temporary_instance_profile_removes_it(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    template = project.variant(
+        temporary_iam_instance_profile_policy_document={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}],
+        }
+    )
+    aws_proxy.fail("RunInstances", code="InvalidParameterValue", status=400)
+
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    tail = [line for line in result.lines if line.startswith("==> amazon-ebs: ")][-6:]
+    assert tail == [
+        "==> amazon-ebs: Detaching temporary role from instance profile...",
+        "==> amazon-ebs: Removing policy from temporary role...",
+        "==> amazon-ebs: Deleting temporary role...",
+        "==> amazon-ebs: Deleting temporary instance profile...",
+        "==> amazon-ebs: Deleting temporary security group...",
+        "==> amazon-ebs: Deleting temporary keypair...",
+    ]
+    assert leftovers(emulator, baseline=baseline).empty(), result.out

@@ -189,3 +189,26 @@ def test_journal_records_each_resource_when_created(
         build.signal_group(signal.SIGINT)
         build.finish()
     wait_until(lambda: not list(_journal(aws_env).glob("*.jsonl")), timeout=5)
+
+
+def test_interrupt_while_copying_removes_the_copies(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    """Packer 1.6.6 leaves the copies in ami_regions behind."""
+    template = project.variant(ami_regions=["us-west-2", "eu-west-1"])
+    # Hold the wait for the copies (the 4th and 5th DescribeImages).
+    aws_proxy.delay("DescribeImages", 3.0, nth=4)
+    build = start(imagesmith("build", "-color=false", str(project.write(template))),
+                  cwd=project.root, env=aws_env)  # fmt: skip
+    build.wait_for("Waiting for all copies to complete")
+    aws_proxy.delay("DescribeImages", 3.0, nth=5)
+    build.signal_group(signal.SIGINT)
+    result = build.finish()
+
+    assert result.rc == 1, result.out
+    assert (
+        sum(line.startswith("==> amazon-ebs: Deregistered AMI id: ") for line in result.lines) == 3
+    )
+    regions = ("us-east-1", "us-west-2", "eu-west-1")
+    assert leftovers(emulator, regions, baseline=baseline).empty(), result.out

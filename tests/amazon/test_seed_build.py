@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.aws, pytest.mark.ssh]
 
 REFERENCE = Path("/work/shared/reference/packer-1.6.6-amazon-ebs-build.txt")
 MANIFEST = Path("/work/shared/reference/packer-1.6.6-manifest.json")
+MACHINE_READABLE = Path("/work/shared/reference/packer-1.6.6-amazon-ebs-build-machine-readable.txt")
 
 
 def test_seed_build_makes_the_ami_and_leaves_nothing_else(
@@ -99,3 +100,35 @@ def test_seed_output_and_manifest_match_packer_reference(
     assert build["files"] is None and build["custom_data"] is None
     assert re.fullmatch(r"us-east-1:ami-[0-9a-f]{17}", build["artifact_id"])
     assert manifest["last_run_uuid"] == build["packer_run_uuid"]
+
+
+def test_machine_readable_output_matches_packer_reference(
+    project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
+) -> None:
+    template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
+    template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
+    template["post-processors"] = [
+        {"type": "manifest", "output": "manifest.json", "strip_path": True}
+    ]
+    result = run(
+        imagesmith("build", "-machine-readable", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 0, result.out
+    port = str(project.builder["ssh_port"])
+    remote = template["provisioners"][-1]["destination"].rsplit("/", 1)[0]
+    timestamp = re.compile(r"^\d{10},")
+    expected = [
+        timestamp.sub("<ts>,", line).replace("2222", "<port>").replace("/home/ec2-user", "<remote>")
+        for line in normalise(MACHINE_READABLE.read_text())
+    ]
+    got = [
+        timestamp.sub("<ts>,", line)
+        .replace(port, "<port>")
+        .replace(remote, "<remote>")
+        .replace("istest", "ec2-user")
+        for line in normalise(result.out)
+    ]
+    assert got == expected
