@@ -228,3 +228,80 @@ def test_a_missing_profile_fails_before_anything_is_created(
         "Error creating the AWS session: The config profile (nope) could not be found" in result.out
     )
     assert aws_proxy.calls == []
+
+
+def test_vault_credentials_are_read_when_the_build_starts(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    import http.server
+    import json
+    import threading
+
+    requests: list[tuple[str, str]] = []
+
+    class Vault(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append((self.path, self.headers.get("X-Vault-Token", "")))
+            body = json.dumps(
+                {
+                    "data": {
+                        "access_key": "AKIDFROMVAULT",
+                        "secret_key": "vault-secret",
+                        "security_token": None,
+                    }
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Vault)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {k: v for k, v in aws_env.items() if not k.startswith("AWS_ACCESS_KEY_ID")}
+        env.update(VAULT_ADDR=f"http://127.0.0.1:{server.server_address[1]}", VAULT_TOKEN="t0k")
+        template = project.variant(
+            access_key=None, secret_key=None, token=None,
+            vault_aws_engine={"name": "builder", "ttl": "3600s"},
+        )  # fmt: skip
+        result = _build(project, env, template)
+    finally:
+        server.shutdown()
+
+    assert requests == [("/v1/aws/creds/builder?ttl=3600s", "t0k")]
+    assert "==> amazon-ebs: You're using Vault-generated AWS credentials." in result.out
+    assert {c.access_key for c in aws_proxy.calls} == {"AKIDFROMVAULT"}
+    assert "vault-secret" not in result.out
+
+
+def test_encoded_authorization_messages_are_decoded(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str]
+) -> None:
+    aws_proxy.fail(
+        "CreateKeyPair",
+        code="UnauthorizedOperation",
+        status=403,
+        message="You are not authorized. Encoded authorization failure message: ZW5jb2RlZA",
+    )
+    aws_proxy.answer(
+        "DecodeAuthorizationMessage",
+        "<DecodeAuthorizationMessageResponse><DecodeAuthorizationMessageResult>"
+        "<DecodedMessage>{&quot;allowed&quot;:false}</DecodedMessage>"
+        "</DecodeAuthorizationMessageResult></DecodeAuthorizationMessageResponse>",
+    )
+    template = project.variant(decode_authorization_messages=True)
+    result = run(
+        imagesmith("build", "-color=false", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    assert (
+        "==> amazon-ebs: Error creating temporary keypair: UnauthorizedOperation: You are not "
+        'authorized. Encoded authorization failure message: {"allowed":false}'
+    ) in result.lines

@@ -292,8 +292,27 @@ class AwsSession:
                     codes = codes | {error.code}
                 delay = budget.next_delay(_failure(error, exc), codes)
                 if delay is None:
+                    if self.access.decode_authorization_messages:
+                        error = await self._decoded(error)
                     raise error from None
                 await asyncio.sleep(delay)
+
+    async def _decoded(self, error: AwsError) -> AwsError:
+        """``decode_authorization_messages``: the readable text of an encoded
+        authorization failure (sts:DecodeAuthorizationMessage), in the error."""
+        marker = "Encoded authorization failure message: "
+        text = str(error)
+        if marker not in text:
+            return error
+        encoded = text.split(marker, 1)[1].split()[0]
+        try:
+            answer = await self.call(
+                "decode_authorization_message", service="sts", EncodedMessage=encoded
+            )
+        except AwsError:
+            return error
+        decoded = str(answer.get("DecodedMessage", ""))
+        return AwsError(text.replace(encoded, decoded), code=error.code, status=error.status)
 
 
 async def finish_despite_cancel(coro: Any) -> Any:
