@@ -17,6 +17,7 @@ from fixtures.moto import FaultProxy, MotoServer
 pytestmark = [pytest.mark.aws, pytest.mark.ssh]
 
 INJECTED = "InvalidParameterValue: injected failure"
+ABORT_TRANSCRIPT = Path("/work/shared/reference/amazon-ebs-transcripts/out_abort.txt")
 PROVISIONER_FAILS = Path("/work/shared/reference/packer-1.6.6-amazon-ebs-provisioner-fails.txt")
 
 # (action, which call of it, what the build must say)
@@ -256,3 +257,26 @@ def test_failure_after_the_temporary_instance_profile_removes_it(
         "==> amazon-ebs: Deleting temporary keypair...",
     ]
     assert leftovers(emulator, baseline=baseline).empty(), result.out
+
+
+def test_on_error_abort_leaves_everything_for_imagesmith_cleanup(
+    project: Project, aws_env: dict[str, str], emulator: MotoServer, baseline: Leftovers
+) -> None:
+    template = project.variant()
+    template["provisioners"] = [{"type": "shell", "inline": ["echo about to fail", "exit 3"]}]
+    result = run(
+        imagesmith("build", "-color=false", "-on-error=abort", str(project.write(template))),
+        cwd=project.root,
+        env=aws_env,
+    )
+
+    assert result.rc == 1
+    reference = ABORT_TRANSCRIPT.read_text().splitlines()
+    expected = [line for line in reference if "aborting" in line or "aborted:" in line]
+    assert [line for line in result.lines if "aborting" in line or "aborted:" in line] == expected
+    left = leftovers(emulator, baseline=baseline)
+    assert left.instances and left.key_pairs and left.security_groups
+
+    cleanup = run(imagesmith("cleanup"), cwd=project.root, env=aws_env)
+    assert cleanup.rc == 0, cleanup.out
+    assert leftovers(emulator, baseline=baseline).empty(), cleanup.out
