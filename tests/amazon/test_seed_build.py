@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,35 +64,41 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     assert not list((Path(aws_env["IMAGESMITH_STATE_DIR"]) / "journal").glob("*.jsonl"))
 
 
-def test_seed_output_and_manifest_match_packer_reference(
-    project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
-) -> None:
-    # The reference run had no cleanup.sh provisioner; it had the manifest.
+def _reference_build(project: Project, env: dict[str, str], flag: str) -> tuple[Any, list[str]]:
+    """Build the template of Packer's reference runs (no cleanup.sh provisioner, the
+    manifest post-processor); returns the run and its output lines in the reference's
+    terms (its port, user and remote directory)."""
     template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
     template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
     template["post-processors"] = [
         {"type": "manifest", "output": "manifest.json", "strip_path": True}
     ]
-    result = run(
-        imagesmith("build", "-color=false", str(project.write(template))),
-        cwd=project.root,
-        env=aws_env,
-    )
-
+    result = run(imagesmith("build", flag, str(project.write(template))), cwd=project.root, env=env)
     assert result.rc == 0, result.out
     port = str(project.builder["ssh_port"])
     remote = template["provisioners"][-1]["destination"].rsplit("/", 1)[0]
-    expected = [
-        line.replace("2222", "<port>").replace("/home/ec2-user", "<remote>")
-        for line in normalise(REFERENCE.read_text())
-        if not line.startswith("exit status")
-    ]
-    got = [
-        line.replace(port, "<port>").replace(remote, "<remote>").replace("istest", "ec2-user")
+    lines = [
+        _timestamp(line).replace(port, "2222").replace(remote, "/home/ec2-user")
+        .replace("istest", "ec2-user")
         for line in normalise(result.out)
-    ]
-    assert got == expected
+    ]  # fmt: skip
+    return result, lines
 
+
+def _reference(path: Path) -> list[str]:
+    return [_timestamp(line) for line in normalise(path.read_text())]
+
+
+def _timestamp(line: str) -> str:
+    return re.sub(r"^\d{10},", "<ts>,", line)
+
+
+def test_seed_output_and_manifest_match_packer_reference(
+    project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
+) -> None:
+    _, lines = _reference_build(project, aws_env, "-color=false")
+
+    assert lines == [line for line in _reference(REFERENCE) if not line.startswith("exit status")]
     manifest = json.loads((project.root / "manifest.json").read_text())
     reference = json.loads(MANIFEST.read_text())
     (build,) = manifest["builds"]
@@ -105,30 +112,6 @@ def test_seed_output_and_manifest_match_packer_reference(
 def test_machine_readable_output_matches_packer_reference(
     project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
 ) -> None:
-    template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
-    template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
-    template["post-processors"] = [
-        {"type": "manifest", "output": "manifest.json", "strip_path": True}
-    ]
-    result = run(
-        imagesmith("build", "-machine-readable", str(project.write(template))),
-        cwd=project.root,
-        env=aws_env,
-    )
+    _, lines = _reference_build(project, aws_env, "-machine-readable")
 
-    assert result.rc == 0, result.out
-    port = str(project.builder["ssh_port"])
-    remote = template["provisioners"][-1]["destination"].rsplit("/", 1)[0]
-    timestamp = re.compile(r"^\d{10},")
-    expected = [
-        timestamp.sub("<ts>,", line).replace("2222", "<port>").replace("/home/ec2-user", "<remote>")
-        for line in normalise(MACHINE_READABLE.read_text())
-    ]
-    got = [
-        timestamp.sub("<ts>,", line)
-        .replace(port, "<port>")
-        .replace(remote, "<remote>")
-        .replace("istest", "ec2-user")
-        for line in normalise(result.out)
-    ]
-    assert got == expected
+    assert lines == _reference(MACHINE_READABLE)

@@ -50,6 +50,18 @@ def user_data_base64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def ebs_source_image(state: EBSState, build: BuildRun) -> Json:
+    """The source image, which must be EBS-backed to make an EBS AMI."""
+    image = state.source_image or {}
+    if image.get("RootDeviceType") != "ebs":
+        fail(
+            build,
+            "The provided source AMI has an invalid root device type.\n"
+            f"Expected 'ebs', got '{image.get('RootDeviceType', '')}'.",
+        )
+    return image
+
+
 def launch_mappings(state: EBSState) -> list[Json]:
     mappings = to_api(state.config.launch_block_device_mappings)
     if state.config.no_ephemeral:
@@ -91,13 +103,7 @@ class StepRunSourceInstance(Step[EBSState]):
         ui = build.ui
         text = user_data(state, build)
         ui.say("Launching a source AWS instance...")
-        image = state.source_image or {}
-        if image.get("RootDeviceType") != "ebs":
-            fail(
-                build,
-                "The provided source AMI has an invalid root device type.\n"
-                f"Expected 'ebs', got '{image.get('RootDeviceType', '')}'.",
-            )
+        image = ebs_source_image(state, build)
         tags, volume_tags = run_tags(state, build, header="Adding tags to source instance")
         tag_on_create = not regions.is_china(state.region)
 

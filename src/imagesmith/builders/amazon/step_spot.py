@@ -12,6 +12,7 @@ from imagesmith.builders.amazon.state import EBSState, Json
 from imagesmith.builders.amazon.step_ami import random_name
 from imagesmith.builders.amazon.step_instance import (
     announce_to_rehearsal,
+    ebs_source_image,
     launch_mappings,
     record_extra_volumes,
     run_tags,
@@ -43,13 +44,7 @@ class StepRunSpotInstance(Step[EBSState]):
         c = state.config
         ui = build.ui
         ui.say("Launching a spot AWS instance...")
-        image = state.source_image or {}
-        if image.get("RootDeviceType") != "ebs":
-            fail(
-                build,
-                "The provided source AMI has an invalid root device type.\n"
-                f"Expected 'ebs', got '{image.get('RootDeviceType', '')}'.",
-            )
+        ebs_source_image(state, build)
         tags, volume_tags = run_tags(
             state, build, header="Interpolating tags for spot instance...", report_volume_tags=False
         )
