@@ -289,3 +289,16 @@ def test_push_uses_a_credential_helper(
     assert f"    docker (docker-push): Pushing: {repo}:h1" in out.lines
     assert password not in out.output
     docker_client.remove_image(out.image_id, force=True)
+
+
+def test_unusable_tls_files_are_named(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    env = {"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_CERT_PATH": str(tmp_path)}
+    out = run_build({"image": "x", "commit": True}, env=env)
+    assert out.rc == 1
+    assert (
+        "Cannot use the Docker daemon at tcp://127.0.0.1:2376: cannot use the TLS "
+        "certificates in DOCKER_CERT_PATH" in out.output
+    )
+    assert "Traceback" not in out.output

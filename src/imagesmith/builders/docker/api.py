@@ -178,7 +178,13 @@ class Client:
             )
             self._tcp = (url.hostname, url.port or (2376 if tls else 2375))
             if tls:
-                self._tls = _tls_context()
+                try:
+                    self._tls = _tls_context()
+                except (OSError, ValueError) as e:
+                    raise DaemonUnreachable(
+                        self.host,
+                        f"cannot use the TLS certificates in DOCKER_CERT_PATH: {e}",
+                    ) from None
         elif url.scheme == "ssh":
             raise DaemonUnreachable(
                 self.host,

@@ -197,7 +197,8 @@ def connect() -> Engine:
     try:
         return Engine(api.Client())
     except api.DaemonUnreachable as e:
-        raise BuildError(no_daemon_message(e.reason)) from None
+        # The address itself (DOCKER_HOST, the TLS files) is unusable: nothing to start.
+        raise BuildError(f"Cannot use the Docker daemon at {e.address}: {e.reason}.") from None
 
 
 def explain(e: BaseException) -> str:
