@@ -8,7 +8,6 @@ the standard ``AWS_ENDPOINT_URL_ECR`` variable.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 from dataclasses import dataclass
@@ -70,6 +69,8 @@ async def ecr_credentials(server: str, aws: AwsAccessConfig) -> tuple[str, str]:
         data = ecr.get_authorization_token()["authorizationData"][0]
         user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
         return user, password
+
+    import asyncio  # here, not at import: validate never needs it
 
     try:
         return await asyncio.to_thread(fetch)
