@@ -126,7 +126,11 @@ class AmazonEBSBuilder(Builder):
         run_journal.open()
         try:
             await build.run_steps(self._steps(state, build), state)
-            if not state.amis or c.skip_create_ami or build.cancelled:
+            if build.cancelled:
+                # Interrupted while the last cleanups ran: there will be no artifact.
+                await asyncio.shield(_discard(state, build))
+                return None
+            if not state.amis or c.skip_create_ami:
                 return None
             await _deliver(state, build)
         finally:
@@ -212,6 +216,27 @@ async def _deliver(state: EBSState, build: BuildRun) -> None:
                 f"{region}: {e}. Remove it by hand: imagesmith cleanup -force would take "
                 "the AMI for a leftover."
             )
+        # Delivered either way: the journal must never lead cleanup to it.
+        state.tracker.gone(tracking.IMAGE, image_id, region)
+
+
+async def _discard(state: EBSState, build: BuildRun) -> None:
+    """Remove the AMIs of a build interrupted after its last step."""
+    from imagesmith.builders.amazon import tracking
+    from imagesmith.builders.amazon.aws import AwsError
+    from imagesmith.builders.amazon.images import destroy_image
+
+    if not state.amis:
+        return
+    build.ui.say(
+        "Deregistering the AMI and deleting associated snapshots because of cancellation, "
+        "or error..."
+    )
+    for region, image_id in state.amis.items():
+        try:
+            await destroy_image(state.aws, region, image_id, report=build.ui.say)
+        except AwsError as e:
+            build.ui.error(f"Error deregistering AMI {image_id}, may still be around: {e}")
             continue
         state.tracker.gone(tracking.IMAGE, image_id, region)
 
