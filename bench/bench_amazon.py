@@ -114,8 +114,10 @@ def main() -> None:
             path = write_project(workdir / name, template)
             commands = {
                 "packer": [packer, "build", "-color=false", str(path)],
-                "imagesmith": [sys.executable, "-m", "imagesmith", "build", "-color=false",
-                               str(path)],  # fmt: skip
+                "imagesmith": [
+                    *(sys.executable, "-m", "imagesmith", "build", "-color=false"),
+                    str(path),
+                ],
             }
             times: dict[str, list[float]] = {tool: [] for tool in commands}
             calls: dict[str, Counter[str]] = {}
@@ -136,8 +138,8 @@ def main() -> None:
                     f"  {tool:<11} {med[tool]:7.3f} s   (min {min(times[tool]):.3f}, "
                     f"max {max(times[tool]):.3f})   API calls per build: {n:g}"
                 )
-            print(f"  ratio imagesmith/packer: {med['imagesmith'] / med['packer']:.2f} "
-                  f"(goal <= {goal})")  # fmt: skip
+            ratio = med["imagesmith"] / med["packer"]
+            print(f"  ratio imagesmith/packer: {ratio:.2f} (goal <= {goal})")
             for tool in commands:
                 per_build = {a: c / builds for a, c in sorted(calls[tool].items())}
                 detail = ", ".join(f"{a} {c:g}" for a, c in per_build.items())
