@@ -212,3 +212,19 @@ def test_interrupt_while_copying_removes_the_copies(
     )
     regions = ("us-east-1", "us-west-2", "eu-west-1")
     assert leftovers(emulator, regions, baseline=baseline).empty(), result.out
+
+
+def test_cleanup_says_when_it_could_not_search(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "IMAGESMITH_STATE_DIR": str(tmp_path / "state"),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = run(imagesmith("cleanup"), cwd=tmp_path, env=env)
+
+    assert result.rc == 1
+    assert "Could not search us-east-1 for tagged resources: Unable to locate credentials" in (
+        result.out
+    )

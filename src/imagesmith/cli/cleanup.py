@@ -98,6 +98,7 @@ async def _cleanup(console: Console, values: dict[str, Any]) -> int:
     search = sorted(regions or ({e.entry.region for e in findings.leftovers} | _default(access)))
     known = {j.run_id for j in journals if not j.alive}
     running = set(findings.running)
+    searched_all = True
     for region in search:
         aws = AwsSession(
             AccessConfig(
@@ -110,6 +111,7 @@ async def _cleanup(console: Console, values: dict[str, Any]) -> int:
             tagged, foreign = await reaper.discover_tagged(aws, region, known, running)
         except AwsError as e:
             error(f"Could not search {region} for tagged resources: {e}")
+            searched_all = False
             continue
         if run_ids:
             tagged = [t for t in tagged if t.entry.run_id in run_ids]
@@ -126,6 +128,9 @@ async def _cleanup(console: Console, values: dict[str, Any]) -> int:
         for leftover in findings.foreign:
             say(f"  {leftover.label}")
     if not doomed:
+        if not searched_all:
+            error("Nothing to clean up in the journal; the search by tag did not complete.")
+            return 1
         say("Nothing to clean up.")
         return 0
     if dry_run:
