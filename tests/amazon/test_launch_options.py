@@ -305,3 +305,74 @@ def test_encoded_authorization_messages_are_decoded(
         "==> amazon-ebs: Error creating temporary keypair: UnauthorizedOperation: You are not "
         'authorized. Encoded authorization failure message: {"allowed":false}'
     ) in result.lines
+
+
+def test_skip_save_build_region_groups_sriov_and_tag_blocks(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    template = project.variant(
+        skip_save_build_region=True,
+        ami_regions=["us-west-2"],
+        ami_groups=["all"],
+        sriov_support=True,
+        temporary_security_group_source_cidrs=["10.0.0.0/8", "192.168.0.0/16"],
+        tag=[{"key": "Block", "value": "{{ .BuildRegion }}"}],
+        run_tag=[{"key": "RunBlock", "value": "yes"}],
+        snapshot_tag=[{"key": "SnapBlock", "value": "yes"}],
+        ssh_clear_authorized_keys=True,
+        ssh_interface="private_ip",
+    )
+    result = _build(project, aws_env, template)
+
+    assert "==> amazon-ebs: skip_build_region was set; not prevalidating AMI name" in result.lines
+    assert "==> amazon-ebs: Enabling Enhanced Networking (SR-IOV)..." in result.lines
+    assert (
+        "==> amazon-ebs: Trying to remove ephemeral keys from authorized_keys files" in result.lines
+    )
+    ingress = _one(aws_proxy, "AuthorizeSecurityGroupIngress").params
+    assert ingress["IpPermissions.1.IpRanges.1.CidrIp"] == "10.0.0.0/8"
+    assert ingress["IpPermissions.1.IpRanges.2.CidrIp"] == "192.168.0.0/16"
+    assert _one(aws_proxy, "ModifyInstanceAttribute").params["SriovNetSupport.Value"] == "simple"
+    assert len(_one(aws_proxy, "CreateImage").params["Name"]) == 7  # an intermediary image
+    assert [c.region for c in aws_proxy.calls if c.action == "CopyImage"] == ["us-west-2"]
+    groups = [c.params for c in aws_proxy.calls if c.action == "ModifyImageAttribute"]
+    assert [p.get("LaunchPermission.Add.1.Group") for p in groups] == ["all"]
+    launch = _one(aws_proxy, "RunInstances").params
+    assert ("RunBlock", "yes") in {
+        (launch[k], launch[k.replace(".Key", ".Value")])
+        for k in launch
+        if k.startswith("TagSpecification.1.Tag.") and k.endswith(".Key")
+    }
+
+    name = project.builder["ami_name"]
+    west = [i for i in emulator.ec2("us-west-2").describe_images(Owners=["self"])["Images"]
+            if i["Name"] == name]  # fmt: skip
+    east = [i for i in emulator.ec2().describe_images(Owners=["self"])["Images"]
+            if i["Name"] in (name, _one(aws_proxy, "CreateImage").params["Name"])]  # fmt: skip
+    assert len(west) == 1 and east == []
+    tags = {t["Key"]: t["Value"] for t in west[0]["Tags"]}
+    assert tags == {**project.builder["tags"], "SourceAMI": "ami-760aaa0f", "Block": "us-east-1"}
+    assert f"us-west-2: {west[0]['ImageId']}" in result.lines
+    regions = ("us-east-1", "us-west-2")
+    assert leftovers(emulator, regions, (west[0]["ImageId"],), baseline).empty()
+
+
+def test_given_subnet_and_security_groups(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer
+) -> None:
+    subnet = emulator.ec2().describe_subnets()["Subnets"][0]
+    group = emulator.ec2().describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]
+    template = project.variant(
+        subnet_id=subnet["SubnetId"],
+        vpc_id=subnet["VpcId"],
+        security_group_id=group["GroupId"],
+        associate_public_ip_address=False,
+    )
+    _build(project, aws_env, template)
+
+    launch = _one(aws_proxy, "RunInstances").params
+    assert launch["SubnetId"] == subnet["SubnetId"]
+    assert launch["SecurityGroupId.1"] == group["GroupId"]
+    assert launch["Placement.AvailabilityZone"] == subnet["AvailabilityZone"]
+    assert aws_proxy.count("CreateSecurityGroup") == 0

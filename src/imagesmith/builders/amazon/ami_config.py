@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from imagesmith.template.functions import clean_ami_name
 
 @dataclass
 class KeyValue:
-    """A ``tag`` / ``run_tag`` / ``snapshot_tag`` / ``spot_tag`` block."""
+    """A ``filter`` block of ``source_ami_filter``."""
 
     key: str = ""
     value: str = ""
@@ -21,16 +22,36 @@ class KeyValue:
 
 @dataclass
 class NameValue:
-    """A ``run_volume_tag`` block (Packer names its key ``name`` there)."""
+    """A ``filter`` block of the VPC, subnet and security group filters."""
 
     name: str = ""
     value: str = ""
 
 
-def merge_tag_blocks(tags: dict[str, str], blocks: list[KeyValue] | list[NameValue]) -> None:
+@dataclass
+class TagBlock:
+    """A ``tag`` / ``run_tag`` / ``snapshot_tag`` / ``spot_tag`` block: rendered when
+    used, with the source AMI's data, like the tag maps."""
+
+    key: str = opt("", late=True)
+    value: str = opt("", late=True)
+
+
+@dataclass
+class VolumeTagBlock:
+    """A ``run_volume_tag`` block (Packer names its key ``name`` there)."""
+
+    name: str = opt("", late=True)
+    value: str = opt("", late=True)
+
+
+Block = KeyValue | NameValue | TagBlock | VolumeTagBlock
+
+
+def merge_tag_blocks(tags: dict[str, str], blocks: Sequence[Block]) -> None:
     """Copy ``tag``-style blocks into the matching map; blocks win, empty keys are dropped."""
     for block in blocks:
-        key = block.key if isinstance(block, KeyValue) else block.name
+        key = block.name if isinstance(block, NameValue | VolumeTagBlock) else block.key
         if key:
             tags[key] = block.value
 
@@ -45,7 +66,7 @@ class AMIConfig:
     ami_product_codes: list[str] = field(default_factory=list)
     ami_regions: list[str] = field(default_factory=list)
     tags: dict[str, str] = opt(default_factory=dict, late=True)
-    tag: list[KeyValue] = opt(default_factory=list, late=True)
+    tag: list[TagBlock] = opt(default_factory=list, late=True)
     # None leaves the instance's ENA attribute alone.
     ena_support: bool | None = None
     sriov_support: bool = False
@@ -57,7 +78,7 @@ class AMIConfig:
     region_kms_key_ids: dict[str, str] = field(default_factory=dict)
     skip_save_build_region: bool = False
     snapshot_tags: dict[str, str] = opt(default_factory=dict, late=True)
-    snapshot_tag: list[KeyValue] = opt(default_factory=list, late=True)
+    snapshot_tag: list[TagBlock] = opt(default_factory=list, late=True)
     snapshot_users: list[str] = field(default_factory=list)
     snapshot_groups: list[str] = field(default_factory=list)
     # From later Packer releases, relied upon by current templates.

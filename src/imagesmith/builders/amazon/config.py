@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from imagesmith.builders.amazon import block_devices
 from imagesmith.builders.amazon.access import AccessConfig
-from imagesmith.builders.amazon.ami_config import AMIConfig, NameValue, merge_tag_blocks
+from imagesmith.builders.amazon.ami_config import AMIConfig, VolumeTagBlock, merge_tag_blocks
 from imagesmith.builders.amazon.block_devices import BlockDevice
 from imagesmith.builders.amazon.run_config import RunConfig
 from imagesmith.communicators.config import CommunicatorConfig
@@ -51,7 +51,7 @@ class EBSConfig:
     ami_block_device_mappings: list[BlockDevice] = field(default_factory=list)
     launch_block_device_mappings: list[BlockDevice] = field(default_factory=list)
     run_volume_tags: dict[str, str] = opt(default_factory=dict, late=True)
-    run_volume_tag: list[NameValue] = opt(default_factory=list, late=True)
+    run_volume_tag: list[VolumeTagBlock] = opt(default_factory=list, late=True)
     no_ephemeral: bool = False
     # From later Packer releases: run every step but the AMI ones (no artifact).
     skip_create_ami: bool = False

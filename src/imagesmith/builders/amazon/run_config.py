@@ -7,7 +7,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagesmith.builders.amazon.ami_config import KeyValue, NameValue, merge_tag_blocks
+from imagesmith.builders.amazon.ami_config import (
+    KeyValue,
+    NameValue,
+    TagBlock,
+    merge_tag_blocks,
+)
 from imagesmith.communicators.config import CommunicatorConfig
 from imagesmith.config.fields import Duration, opt
 from imagesmith.template.functions import time_ordered_uuid
@@ -140,7 +145,7 @@ class RunConfig:
     instance_type: str = ""
     security_group_filter: ResourceFilter = opt(default_factory=ResourceFilter)
     run_tags: dict[str, str] = opt(default_factory=dict, late=True)
-    run_tag: list[KeyValue] = opt(default_factory=list, late=True)
+    run_tag: list[TagBlock] = opt(default_factory=list, late=True)
     security_group_id: str = ""
     security_group_ids: list[str] = field(default_factory=list)
     source_ami: str = ""
@@ -149,7 +154,7 @@ class RunConfig:
     spot_price: str = ""
     spot_price_auto_product: str = ""
     spot_tags: dict[str, str] | None = opt(None, late=True)
-    spot_tag: list[KeyValue] = opt(default_factory=list, late=True)
+    spot_tag: list[TagBlock] = opt(default_factory=list, late=True)
     subnet_filter: SubnetFilterOptions = opt(default_factory=SubnetFilterOptions)
     subnet_id: str = ""
     tenancy: str = ""
