@@ -228,3 +228,29 @@ def test_cleanup_says_when_it_could_not_search(tmp_path: Path) -> None:
     assert "Could not search us-east-1 for tagged resources: Unable to locate credentials" in (
         result.out
     )
+
+
+def test_tag_search_finds_temporary_iam_resources(
+    project: Project, aws_env: dict[str, str], emulator: MotoServer, baseline: Leftovers
+) -> None:
+    template = project.variant(
+        temporary_iam_instance_profile_policy_document={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}],
+        }
+    )
+    template["provisioners"] = SLEEPING
+    build = start(imagesmith("build", "-color=false", str(project.write(template))),
+                  cwd=project.root, env=aws_env)  # fmt: skip
+    build.wait_for("provisioning-started")
+    build.signal_group(signal.SIGKILL)
+    build.finish()
+    left = leftovers(emulator, baseline=baseline)
+    assert left.roles and left.instance_profiles
+    shutil.rmtree(_journal(aws_env))
+
+    result = run(imagesmith("cleanup", "-force"), cwd=project.root, env=aws_env)
+
+    assert result.rc == 0, result.out
+    assert f"Removed iam-role {left.roles[0]} in us-east-1" in result.out
+    assert leftovers(emulator, baseline=baseline).empty(), result.out

@@ -109,6 +109,10 @@ async def _cleanup(console: Console, values: dict[str, Any]) -> int:
         )
         try:
             tagged, foreign = await reaper.discover_tagged(aws, region, known, running)
+            if region == search[0]:
+                # IAM is global: searched once.
+                iam = await reaper.discover_tagged_iam(aws, region, known, running)
+                tagged, foreign = tagged + iam[0], foreign + iam[1]
         except AwsError as e:
             error(f"Could not search {region} for tagged resources: {e}")
             searched_all = False

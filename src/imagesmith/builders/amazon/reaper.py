@@ -109,6 +109,35 @@ async def discover_tagged(
     return known, foreign
 
 
+async def discover_tagged_iam(
+    aws: AwsSession, region: str, known_runs: set[str], running: set[str]
+) -> tuple[list[Leftover], list[Leftover]]:
+    """Temporary roles and instance profiles (``packer-<uuid>``) carrying the run-id tag
+    (IAM lists them without their tags: each candidate's tags are read)."""
+    found: list[Entry] = []
+
+    def add(kind: str, name: str, tags: list[dict[str, str]]) -> None:
+        run_id = next((t["Value"] for t in tags if t["Key"] == tracking.RUN_ID_TAG), "")
+        if run_id and run_id not in running:
+            found.append(Entry(run_id=run_id, kind=kind, id=name, region=region))
+
+    roles = await aws.call("list_roles", service="iam")
+    for role in roles.get("Roles", []):
+        name = role["RoleName"]
+        if name.startswith("packer-"):
+            tags = await aws.call("list_role_tags", service="iam", RoleName=name)
+            add(tracking.ROLE, name, tags.get("Tags", []))
+    profiles = await aws.call("list_instance_profiles", service="iam")
+    for profile in profiles.get("InstanceProfiles", []):
+        name = profile["InstanceProfileName"]
+        if name.startswith("packer-"):
+            answer = await aws.call("get_instance_profile", service="iam", InstanceProfileName=name)
+            add(tracking.INSTANCE_PROFILE, name, answer["InstanceProfile"].get("Tags", []))
+    known = [Leftover(e) for e in found if e.run_id in known_runs]
+    foreign = [Leftover(e) for e in found if e.run_id not in known_runs]
+    return known, foreign
+
+
 def merge(findings: Findings, tagged: list[Leftover], foreign: list[Leftover]) -> None:
     """Add tag-found resources the journals did not list."""
     seen = {lo.entry.key for lo in findings.leftovers}
