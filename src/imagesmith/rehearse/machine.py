@@ -72,6 +72,9 @@ printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$user" > /etc/sudoers.d/90-rehearsal-users
 chmod 440 /etc/sudoers.d/90-rehearsal-users
 ssh-keygen -A >/dev/null
 mkdir -p /run/sshd
+# Provisioning scripts that must act differently in a container (mount, swapon) test
+# for this file. /run/imagesmith is a tmpfs, so the marker never reaches the image.
+echo "imagesmith rehearsal" > /run/imagesmith/rehearsal
 /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 -o LogLevel=VERBOSE -o UsePAM=no \
     -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no &
 sshd=$!
@@ -251,7 +254,10 @@ class ContainerMachines:
                 f"{LABEL}.instance-id": machine.instance_id,
             },
             host_config=api.create_host_config(
-                network_mode="host", auto_remove=True, devices=devices
+                network_mode="host",
+                auto_remove=True,
+                devices=devices,
+                tmpfs={"/run/imagesmith": "mode=0755"},
             ),
         )
         container = client.containers.get(created["Id"])
