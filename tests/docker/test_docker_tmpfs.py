@@ -141,8 +141,8 @@ def test_a_template_with_tmpfs_uploads_into_it(busybox_image: str, tmp_path: Pat
 def test_a_read_only_container_with_a_tmpfs_tmp_runs_scripts(busybox_image: str) -> None:
     """The shell provisioner's script goes to /tmp: on a tmpfs mount there, over a
     read-only root file system (docker mounts tmpfs noexec unless told ``exec``)."""
-    run_command = ["-d", "-i", "-t", "--network", "none", "--read-only",
-                   "--tmpfs", "/tmp:exec,mode=1777", "--entrypoint=/bin/sh", "--", "{{.Image}}"]  # fmt: skip
+    run_command = ["-d", "-i", "-t", "--network", "none", "--read-only", "--tmpfs",
+                   "/tmp:exec,mode=1777", "--entrypoint=/bin/sh", "--", "{{.Image}}"]  # fmt: skip
     out = run_build(
         {"image": busybox_image, "pull": False, "discard": True, "run_command": run_command},
         ["echo running from $0", "touch /x 2>/dev/null || echo read-only as asked"],
