@@ -26,7 +26,14 @@ if ! grep -q "LABEL=docker-volumes" /etc/fstab; then
     echo "LABEL=docker-volumes $mount_point ext4 defaults,noatime,nofail 0 2" |
         as_root tee -a /etc/fstab >/dev/null
 fi
-as_root mount "$mount_point"
+if [ -e /run/imagesmith/rehearsal ]; then
+    # `imagesmith build -rehearse`: the volume is a loop device inside a container,
+    # which may format it but not mount it (the mount would act on the host). The
+    # fstab entry above is what the AMI needs; its instances mount the volume at boot.
+    echo "rehearsal: $device formatted, not mounted (a container cannot mount)"
+else
+    as_root mount "$mount_point"
+fi
 
 as_root service docker stop >/dev/null 2>&1 || true
 as_root mkdir -p "$mount_point/volumes" /var/lib/docker
