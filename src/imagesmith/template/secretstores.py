@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote as urlquote
@@ -25,6 +23,11 @@ from imagesmith.template.gobuiltins import FuncError
 
 def _get(url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
     """GET ``url``; a failure to connect is worded as Go's net/http words it."""
+    # urllib.request pulls in ssl, http.client and email: only load it when a
+    # template actually reads a secret store, not on every variables pass.
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, headers=dict(headers))
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
