@@ -287,7 +287,9 @@ def test_launch_cancelled_midway_leaves_nothing_after_close(
         )
         await asyncio.sleep(delay)
         launch.cancel()
-        with pytest.raises(asyncio.CancelledError):
+        # On a fast machine the launch may be over before the cancellation arrives;
+        # either way, close() must leave nothing behind.
+        with contextlib.suppress(asyncio.CancelledError):
             await launch
         await machines.close()
 
