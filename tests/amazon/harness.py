@@ -324,6 +324,16 @@ def leftovers(
     return found
 
 
+def forget_images(moto: MotoServer, prefix: str) -> None:
+    """Deregister the emulator's AMIs whose name starts with ``prefix``: tests that use
+    the reference's name (``docker-in-aws-ecs {{timestamp}}``, one-second resolution)
+    must not meet an AMI an earlier test made in the same second."""
+    ec2 = moto.ec2()
+    for image in ec2.describe_images(Owners=["self"])["Images"]:
+        if image["Name"].startswith(prefix):
+            ec2.deregister_image(ImageId=image["ImageId"])
+
+
 def own_images(moto: MotoServer, region: str = "us-east-1") -> list[dict[str, Any]]:
     return list(moto.ec2(region).describe_images(Owners=["self"])["Images"])
 

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from amazon.harness import Leftovers, Project, imagesmith, leftovers, normalise, run
+from amazon.harness import (
+    Leftovers,
+    Project,
+    forget_images,
+    imagesmith,
+    leftovers,
+    normalise,
+    run,
+)
 from fixtures.moto import FaultProxy, MotoServer
 
 pytestmark = [pytest.mark.aws, pytest.mark.ssh]
@@ -95,6 +103,7 @@ def test_ami_wait_failure_removes_the_ami_packer_would_leave(
 def test_provisioner_failure_matches_packer_output(
     project: Project, aws_env: dict[str, str], emulator: MotoServer, baseline: Leftovers
 ) -> None:
+    forget_images(emulator, "docker-in-aws-ecs ")
     template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
     template["provisioners"] = [
         *template["provisioners"][:2],

@@ -12,6 +12,7 @@ import pytest
 from amazon.harness import (
     Leftovers,
     Project,
+    forget_images,
     imagesmith,
     leftovers,
     normalise,
@@ -19,7 +20,7 @@ from amazon.harness import (
     run,
     tags_of,
 )
-from fixtures.moto import FaultProxy, MotoServer
+from fixtures.moto import MotoServer
 
 pytestmark = [pytest.mark.aws, pytest.mark.ssh]
 
@@ -64,10 +65,15 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     assert not list((Path(aws_env["IMAGESMITH_STATE_DIR"]) / "journal").glob("*.jsonl"))
 
 
-def _reference_build(project: Project, env: dict[str, str], flag: str) -> tuple[Any, list[str]]:
+def _reference_build(
+    project: Project, env: dict[str, str], emulator: MotoServer, flag: str
+) -> tuple[Any, list[str]]:
     """Build the template of Packer's reference runs (no cleanup.sh provisioner, the
     manifest post-processor); returns the run and its output lines in the reference's
     terms (its port, user and remote directory)."""
+    # The reference's AMI name has a one-second resolution: an AMI of an earlier test of
+    # the same second would take the name.
+    forget_images(emulator, "docker-in-aws-ecs ")
     template = project.variant(ami_name="docker-in-aws-ecs {{timestamp}}")
     template["provisioners"] = [p for p in template["provisioners"] if "cleanup" not in str(p)]
     template["post-processors"] = [
@@ -94,9 +100,9 @@ def _timestamp(line: str) -> str:
 
 
 def test_seed_output_and_manifest_match_packer_reference(
-    project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
+    project: Project, aws_env: dict[str, str], emulator: MotoServer
 ) -> None:
-    _, lines = _reference_build(project, aws_env, "-color=false")
+    _, lines = _reference_build(project, aws_env, emulator, "-color=false")
 
     assert lines == [line for line in _reference(REFERENCE) if not line.startswith("exit status")]
     manifest = json.loads((project.root / "manifest.json").read_text())
@@ -110,8 +116,8 @@ def test_seed_output_and_manifest_match_packer_reference(
 
 
 def test_machine_readable_output_matches_packer_reference(
-    project: Project, aws_env: dict[str, str], aws_proxy: FaultProxy
+    project: Project, aws_env: dict[str, str], emulator: MotoServer
 ) -> None:
-    _, lines = _reference_build(project, aws_env, "-machine-readable")
+    _, lines = _reference_build(project, aws_env, emulator, "-machine-readable")
 
     assert lines == _reference(MACHINE_READABLE)
