@@ -122,7 +122,10 @@ class ShellProvisioner(Provisioner):
         folder = c.remote_folder or "/tmp"
         self.remote_folder = folder
         # Chosen once: every script of this provisioner goes to the same path.
-        remote_file = c.remote_file or f"script_{random.randrange(9999)}.sh"
+        # Packer draws from 0-9998; several builds provisioning one host (null builders,
+        # shared bastions) then overwrite each other's scripts. A wider draw keeps the
+        # name's shape and makes that collision practically impossible.
+        remote_file = c.remote_file or f"script_{random.randrange(10**9)}.sh"
         self.remote_path = c.remote_path or f"{folder}/{remote_file}"
         self.valid_codes = list(c.valid_exit_codes) if was_set(c, "valid_exit_codes") else [0]
         self.retry_timeout = float(c.start_retry_timeout or DEFAULT_START_RETRY_TIMEOUT)
@@ -181,7 +184,7 @@ class ShellProvisioner(Provisioner):
         return _local_script("\n".join(lines) + "\n")
 
     async def _upload_env_file(self, comm: Communicator, content: str) -> str:
-        path = f"{self.remote_folder}/varfile_{random.randrange(9999)}.sh"
+        path = f"{self.remote_folder}/varfile_{random.randrange(10**9)}.sh"
         data = content.encode()
         if not self.config.binary:
             data = unix_lines(data)
