@@ -1,3 +1,3 @@
-from imagesmith.cli.main import main
+from imagesmith.cli.main import run
 
-raise SystemExit(main())
+run()
