@@ -26,6 +26,7 @@ from typing import Any
 
 from imagesmith.config.fields import SET_KEYS_ATTR, Duration, FieldSpec, spec_of
 from imagesmith.errors import ConfigError, format_go_multierror
+from imagesmith.template.mapstruct import go_kind, go_type, go_value
 
 Render = Callable[[str], str]
 
@@ -367,7 +368,7 @@ class _Decoder:
     def type_error(self, key: str, expected: str, value: Any) -> None:
         self.errors.append(
             f"'{key}' expected type '{expected}', got unconvertible type "
-            f"'{_go_type_of(value)}', value: '{_go_value(value)}'"
+            f"'{_go_type_of(value)}', value: '{go_value(value)}'"
         )
 
 
@@ -385,26 +386,14 @@ def _is_parse_error(message: str) -> bool:
 
 
 def _go_type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        # Go decodes every JSON number into a float64.
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
+    # Plugins decode from a map[interface{}]interface{}, the core from map[string]...
     if isinstance(value, Mapping):
         return "map[interface {}]interface {}"
-    return "interface {}"
+    return go_type(value)
 
 
 def _go_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "slice"
-    if isinstance(value, Mapping):
-        return "map"
-    return _go_type_of(value)
+    return go_kind(value) if isinstance(value, list | Mapping) else _go_type_of(value)
 
 
 def _go_type_name(tp: Any) -> str:
@@ -413,18 +402,3 @@ def _go_type_name(tp: Any) -> str:
 
 def _go_float(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _go_value(value: Any) -> str:
-    """Go's %v of a decoded JSON value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, list):
-        return "[" + " ".join(_go_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
-    if value is None:
-        return "<nil>"
-    return str(value)

@@ -34,7 +34,7 @@ from imagesmith.errors import ImagesmithError
 LABEL = "imagesmith.rehearsal"
 LABEL_RUN = "imagesmith.rehearsal.run"
 IMAGE_REPOSITORY = "imagesmith-rehearsal"
-# Backing files of volume stand-ins live in <tmp>/<prefix><pid>-XXXX/.
+# Backing files of volume stand-ins live in <tmp>/<prefix><pid>-<random>/.
 VOLUMES_PREFIX = "imagesmith-rehearsal-volumes-"
 LABEL_PID = "imagesmith.rehearsal.pid"
 
