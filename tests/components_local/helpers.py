@@ -3,7 +3,7 @@
 ``make(cls, raw)`` decodes ``raw`` with the real decoder, rendering strings the way a
 provisioner's or post-processor's Prepare sees them (``{{build `ID`}}`` becomes the
 passthrough ``{{.ID}}``), then constructs and prepares the component. Run-time
-rendering goes through ``TemplateRenderer``, a ``Renderer`` over the real engine.
+rendering goes through the planner's own ``BuildRenderer``, as in a real build.
 """
 
 from __future__ import annotations
@@ -11,66 +11,17 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from imagesmith.config.decode import decode
 from imagesmith.engine.artifact import Artifact
 from imagesmith.engine.context import BuildInfo
 from imagesmith.plugins import Component
-from imagesmith.template.render import RenderContext, render
+from imagesmith.template.planner import COMMON_BUILD_KEYS, BuildRenderer
+from imagesmith.template.render import render
 from imagesmith.ui.console import BuildUi, Console
 
 C = TypeVar("C", bound=Component)
-
-#: The build-data keys every build has at Prepare (Packer's common set).
-BUILD_KEYS = (
-    "ID",
-    "Host",
-    "Port",
-    "User",
-    "Password",
-    "ConnType",
-    "PackerRunUUID",
-    "PackerHTTPIP",
-    "PackerHTTPPort",
-    "PackerHTTPAddr",
-    "SSHPublicKey",
-    "SSHPrivateKey",
-    "WinRMPassword",
-)
-
-
-class TemplateRenderer:
-    """The build's renderer: user variables, build_name/build_type, data-mode ``build``."""
-
-    def __init__(self, name: str, builder_type: str, user: Mapping[str, str]) -> None:
-        self.name, self.builder_type, self.user = name, builder_type, dict(user)
-
-    def context(
-        self,
-        mode: Literal["placeholder", "data"],
-        *,
-        data: Any = None,
-        generated: Mapping[str, Any] | None = None,
-    ) -> RenderContext:
-        return RenderContext(
-            user_variables=self.user,
-            build_name=self.name,
-            build_type=self.builder_type,
-            build_mode=mode,
-            build_keys=BUILD_KEYS,
-            generated=generated or {},
-            data=data,
-        )
-
-    def render(
-        self,
-        text: str,
-        *,
-        data: Mapping[str, Any] | None = None,
-        generated: Mapping[str, Any] | None = None,
-    ) -> str:
-        return render(text, self.context("data", data=data, generated=generated))
 
 
 def build_info(
@@ -85,7 +36,9 @@ def build_info(
         name=name,
         builder_type=builder_type,
         run_uuid=run_uuid or str(uuid.uuid4()),
-        renderer=TemplateRenderer(name, builder_type, user or {}),
+        renderer=BuildRenderer(
+            build_name=name, build_type=builder_type, user_variables=user or {}, template_dir=None
+        ),
         force=force,
     )
 
@@ -94,8 +47,8 @@ def make(cls: type[C], raw: Mapping[str, Any], info: BuildInfo | None = None) ->
     """Decode ``raw`` as Prepare does, then construct and prepare ``cls``."""
     info = info or build_info()
     renderer = info.renderer
-    assert isinstance(renderer, TemplateRenderer)
-    ctx = renderer.context("placeholder")
+    assert isinstance(renderer, BuildRenderer)
+    ctx = renderer.context(mode="placeholder", keys=COMMON_BUILD_KEYS)
     config = decode(cls.Config, raw, render=lambda text: render(text, ctx))
     component = cls(config, info)
     component.prepare()
