@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imagesmith.engine.plan import Diagnostic
+    from imagesmith.template.model import Template
     from imagesmith.ui.console import Console
 
 HELP_FLAGS = ("-h", "-help", "--help")
@@ -75,3 +76,36 @@ def print_diagnostics(console: Console, diagnostics: Sequence[Diagnostic]) -> in
         return 0
     console.diagnostics(diagnostics)
     return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+def template_and_values(
+    console: Console, command: str, help_text: str, argv: list[str]
+) -> tuple[Template, dict[str, str]] | int:
+    """For ``inspect`` and ``console``: parse ``-var``/``-var-file``, read the template
+    (Packer's built-in one unless exactly one path is given) and the given values.
+
+    Returns the exit code instead when a usage or template error was printed.
+    """
+    from imagesmith.cli.flags import FlagError, FlagSet
+    from imagesmith.errors import TemplateError
+    from imagesmith.template.loader import TINIEST_TEMPLATE, load_template, parse_template
+    from imagesmith.template.variables import given_values
+
+    flags = FlagSet(command)
+    flags.vars("var")
+    flags.multi("var-file")
+    flags.string("config-type", "")
+    try:
+        values, positional = flags.parse(argv)
+    except FlagError as exc:
+        return usage_error(console, help_text, str(exc))
+    try:
+        if len(positional) == 1:
+            tpl = load_template(positional[0])
+        else:
+            tpl = parse_template(TINIEST_TEMPLATE, path=None, display_name="")
+        # Read (and check) the var files even where the command shows no values.
+        return tpl, given_values(values["var-file"], values["var"])
+    except TemplateError as exc:
+        console.error(str(exc))
+        return 1

@@ -18,9 +18,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from imagesmith.cli.common import GlobalOptions, make_console, usage_error
-from imagesmith.cli.flags import FlagError, FlagSet
-from imagesmith.errors import TemplateError
+from imagesmith.cli.common import GlobalOptions, make_console, template_and_values
 
 if TYPE_CHECKING:
     from imagesmith.template.model import Template
@@ -97,30 +95,13 @@ def interpolation_error(console: Console, detail: str) -> None:
 
 
 def run(argv: list[str], console_options: GlobalOptions) -> int:
-    from imagesmith.template.loader import TINIEST_TEMPLATE, load_template, parse_template
     from imagesmith.template.planner import InitializeError, initialize
-    from imagesmith.template.variables import given_values
 
     console = make_console(console_options)
-    flags = FlagSet("console")
-    flags.vars("var")
-    flags.multi("var-file")
-    flags.string("config-type", "")
-    try:
-        values, positional = flags.parse(argv)
-    except FlagError as exc:
-        return usage_error(console, HELP, str(exc))
-    try:
-        if len(positional) == 1:
-            tpl = load_template(positional[0])
-        else:
-            # Packer's console uses its built-in template unless given exactly one.
-            tpl = parse_template(TINIEST_TEMPLATE, path=None, display_name="")
-        given = given_values(values["var-file"], values["var"])
-    except TemplateError as exc:
-        console.error(str(exc))
-        return 1
-
+    loaded = template_and_values(console, "console", HELP, argv)
+    if isinstance(loaded, int):
+        return loaded
+    tpl, given = loaded
     variables: Mapping[str, str] = given
     try:
         init = initialize(tpl, given)

@@ -10,9 +10,7 @@ this command.
 
 from __future__ import annotations
 
-from imagesmith.cli.common import GlobalOptions, make_console, usage_error
-from imagesmith.cli.flags import FlagError, FlagSet
-from imagesmith.errors import TemplateError
+from imagesmith.cli.common import GlobalOptions, make_console, template_and_values
 from imagesmith.template.model import Template
 
 SYNOPSIS = "see components of a template"
@@ -38,28 +36,11 @@ NOTE = (
 
 
 def run(argv: list[str], console_options: GlobalOptions) -> int:
-    from imagesmith.template.loader import TINIEST_TEMPLATE, load_template, parse_template
-    from imagesmith.template.variables import given_values
-
     console = make_console(console_options)
-    flags = FlagSet("inspect")
-    flags.vars("var")
-    flags.multi("var-file")
-    flags.string("config-type", "")
-    try:
-        values, positional = flags.parse(argv)
-    except FlagError as exc:
-        return usage_error(console, HELP, str(exc))
-    try:
-        if len(positional) == 1:
-            tpl = load_template(positional[0])
-        else:
-            tpl = parse_template(TINIEST_TEMPLATE, path=None, display_name="")
-        # Packer reads the var files (and fails on a bad one) though it shows none.
-        given_values(values["var-file"], values["var"])
-    except TemplateError as exc:
-        console.error(str(exc))
-        return 1
+    loaded = template_and_values(console, "inspect", HELP, argv)
+    if isinstance(loaded, int):
+        return loaded
+    tpl, _ = loaded
     for line_kind, data in inspect_lines(tpl):
         if line_kind == "say":
             console.say(data[0])
