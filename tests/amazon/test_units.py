@@ -293,3 +293,48 @@ def test_trimming_keeps_the_shapes_an_operation_reaches() -> None:
     for shape in trimmed["shapes"].values():
         for member in shape.get("members", {}).values():
             assert member["shape"] in trimmed["shapes"]
+
+
+@pytest.mark.parametrize("type_name", ["service-2", "endpoint-rule-set-1", "waiters-2"])
+def test_the_cached_service_list_is_botocores_own(
+    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.loaders import Loader
+
+    from imagesmith.builders.amazon import models
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    plain = Loader(extra_search_paths=[], include_default_search_paths=False)
+    plain.search_paths.append(Loader.BUILTIN_DATA_PATH)
+    expected = plain.list_available_services(type_name)
+    first = models.bundled_services(Loader.BUILTIN_DATA_PATH, type_name)
+    assert list(tmp_path.glob("imagesmith/botocore-*-services/*")), "nothing was cached"
+    assert first == expected
+    assert models.bundled_services(Loader.BUILTIN_DATA_PATH, type_name) == expected
+
+
+def test_the_installed_loader_keeps_aws_data_path_and_finds_models_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.session
+
+    from imagesmith.builders.amazon import models
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    custom = tmp_path / "models"
+    (custom / "madeup" / "2020-01-01").mkdir(parents=True)
+    (custom / "madeup" / "2020-01-01" / "service-2.json").write_text('{"x": 1}')
+    monkeypatch.setenv("AWS_DATA_PATH", str(custom))
+    models.install(botocore.session.Session())  # the first one writes the cache
+    session = botocore.session.Session()
+    models.install(session)
+    loader = session.get_component("data_loader")
+    assert str(custom) in loader.search_paths
+    assert loader.search_paths[0].startswith(str(tmp_path / "cache"))
+    services = loader.list_available_services("service-2")
+    assert {"madeup", "ec2", "sts", "iam"} <= set(services)
+    assert loader.load_service_model("madeup", "service-2") == {"x": 1}
+    client = session.create_client("ec2", region_name="us-east-1", aws_access_key_id="a",
+                                   aws_secret_access_key="b")  # fmt: skip
+    assert client.meta.service_model.operation_model("RunInstances").name == "RunInstances"
+    assert "CreateVpc" not in client.meta.service_model.operation_names  # the trimmed model

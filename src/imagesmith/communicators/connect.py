@@ -109,6 +109,9 @@ class StepConnect(Step[S], Generic[S]):
     async def _wait_for_ssh(
         self, state: S, build: BuildRun, host: str, port: int
     ) -> SSHCommunicator:
+        from imagesmith.communicators import sshlib
+
+        await asyncio.to_thread(sshlib.load)  # at once if a builder preloaded it
         from imagesmith.communicators.ssh import SSHCommunicator
         from imagesmith.communicators.sshconn import ConnectFailure, SSHSettings
 

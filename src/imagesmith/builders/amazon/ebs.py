@@ -245,12 +245,9 @@ def _preload_ssh() -> None:
     """Import the SSH client (asyncssh, ~0.1 s of CPU) in a thread while the first API
     calls wait on the network, rather than when the instance is up."""
 
-    def load() -> None:
-        import asyncssh  # noqa: F401
+    from imagesmith.communicators import sshlib
 
-        import imagesmith.communicators.ssh  # noqa: F401
-
-    threading.Thread(target=load, name="preload-ssh", daemon=True).start()
+    threading.Thread(target=sshlib.load, name="preload-ssh", daemon=True).start()
 
 
 def _endpoint(custom: str) -> str:

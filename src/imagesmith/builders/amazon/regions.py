@@ -1,8 +1,9 @@
-"""The AWS regions this version knows, read from botocore's endpoint data.
+"""The AWS regions this version knows, read from botocore's partition data.
 
 Packer 1.6.6 only learns that a region is misspelt from DescribeRegions, once the
 build has started. ``validate`` checks here instead, without importing botocore: its
-``endpoints.json`` is read as a plain file.
+``partitions.json`` (7 KB, where ``endpoints.json`` is over 1 MB) is read as a plain
+file.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ def known_regions() -> frozenset[str]:
     spec = importlib.util.find_spec("botocore")
     if spec is None or spec.origin is None:
         return frozenset()
-    path = os.path.join(os.path.dirname(spec.origin), "data", "endpoints.json")
+    path = os.path.join(os.path.dirname(spec.origin), "data", "partitions.json")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return frozenset()
-    return frozenset(r for part in data.get("partitions", []) for r in part.get("regions", {}))
+    # Each partition also lists a pseudo-region for its global endpoints ("aws-global"):
+    # not a place an instance can run.
+    return frozenset(
+        region
+        for part in data.get("partitions", [])
+        for region in part.get("regions", {})
+        if not region.endswith("-global")
+    )
 
 
 def is_known(region: str) -> bool:
