@@ -87,10 +87,11 @@ def template(
     raw: Mapping[str, Any],
     steps: Sequence[str | Upload] = (),
     chains: Sequence[Sequence[Mapping[str, Any]]] = (),
+    raw_provisioners: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     t: dict[str, Any] = {"builders": [{"type": "docker", **raw}]}
-    if steps:
-        t["provisioners"] = provisioners(steps)
+    if steps or raw_provisioners:
+        t["provisioners"] = provisioners(steps) + [dict(p) for p in raw_provisioners]
     if chains:
         t["post-processors"] = [list(chain) for chain in chains]
     return t
@@ -145,9 +146,11 @@ def run_build(
     *,
     workdir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    raw_provisioners: Sequence[Mapping[str, Any]] = (),
 ) -> Outcome:
-    """``imagesmith build`` on a template; stdout and stderr together, as a user sees them."""
-    path = write_template(template(raw, steps, chains), workdir)
+    """``imagesmith build`` on a template; stdout and stderr together, as a user sees them.
+    ``raw_provisioners`` come after those ``steps`` make, as they are written."""
+    path = write_template(template(raw, steps, chains, raw_provisioners), workdir)
     done = subprocess.run(
         cli(path),
         cwd=path.parent,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from imagesmith.errors import CommunicatorError
 
@@ -34,6 +34,11 @@ class Communicator(ABC):
 
     #: Shown in "Using <type> communicator to connect" and as ``ConnType`` build data.
     type_name: str = ""
+
+    #: Every command starts a new process through a container runtime (tens of
+    #: milliseconds each, where an SSH channel costs a round trip): callers fold a
+    #: short follow-up command into the command before it where they can.
+    costly_commands: ClassVar[bool] = False
 
     @abstractmethod
     async def run(

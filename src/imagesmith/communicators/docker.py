@@ -121,6 +121,7 @@ class DockerCommunicator(Communicator):
     """Talks to one running container through the Engine API."""
 
     type_name = "docker"
+    costly_commands = True
 
     def __init__(
         self,
