@@ -163,7 +163,9 @@ def run_all(work: Path, dest: Path, server: SshServer, key: Path) -> None:
     )
 
     # 3. many small shell provisioners
-    shells = [{"type": "shell", "inline": [f"echo step {i}"]} for i in range(SHELLS)]
+    shells: list[dict[str, object]] = [
+        {"type": "shell", "inline": [f"echo step {i}"]} for i in range(SHELLS)
+    ]
     d = template("shells", shells)
     results = measure(
         {"packer": lambda: timed(packer, d), "imagesmith": lambda: timed(imagesmith, d)}, reset
