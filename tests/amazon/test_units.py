@@ -338,3 +338,28 @@ def test_the_installed_loader_keeps_aws_data_path_and_finds_models_there(
                                    aws_secret_access_key="b")  # fmt: skip
     assert client.meta.service_model.operation_model("RunInstances").name == "RunInstances"
     assert "CreateVpc" not in client.meta.service_model.operation_names  # the trimmed model
+
+
+def test_big_data_files_load_from_their_parsed_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.loaders import JSONFileLoader, Loader
+
+    from imagesmith.builders.amazon import models
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    endpoints = str(Path(Loader.BUILTIN_DATA_PATH) / "endpoints")
+    expected = JSONFileLoader().load_file(endpoints)
+    loader = models._parsed_file_loader()
+    assert loader.load_file(endpoints) == expected  # parsed, and cached
+    (cached,) = (tmp_path / "imagesmith" / "parsed").iterdir()
+    assert loader.load_file(endpoints) == expected  # from the cache
+    assert list(loader.load_file(endpoints)["partitions"][0]) == list(
+        expected["partitions"][0]
+    )  # in the same order
+    cached.write_bytes(b"\x00garbage")
+    assert loader.load_file(endpoints) == expected  # a damaged cache is parsed again
+    small = str(Path(Loader.BUILTIN_DATA_PATH) / "partitions")
+    assert loader.load_file(small) == JSONFileLoader().load_file(small)
+    assert len(list((tmp_path / "imagesmith" / "parsed").iterdir())) == 1  # not cached
+    assert loader.load_file(str(tmp_path / "missing")) is None

@@ -32,7 +32,7 @@ def run_folded(tmp_path: Path, command: str, valid: list[int]) -> tuple[int, str
 
 
 def test_a_valid_status_removes_the_files_and_is_the_exit_status(tmp_path: Path) -> None:
-    rc, out, script = run_folded(tmp_path, "echo \"it's\" $((1+1)); exit 3", [0, 3])
+    rc, out, script = run_folded(tmp_path, 'echo "it\'s" $((1+1)); exit 3', [0, 3])
     assert (rc, out) == (3, "it's 2\n")
     assert not script.exists() and not (tmp_path / "vars.sh").exists()
 
