@@ -58,6 +58,12 @@ def templates(ssh_port: int, remote: str) -> dict[str, dict[str, Any]]:
     one = many["builders"][0]
     one["ami_name"] = "bench-{{build_name}} {{timestamp}}"
     many["builders"] = [{**one, "name": f"b{i:02d}"} for i in range(1, PARALLEL + 1)]
+    # All builds share one SSH host. Packer draws its remote script names from 0-9998,
+    # so two of 16 builds often draw the same one and remove each other's script (a
+    # failed run, not a slow one): each build gets its own name, for both tools.
+    for provisioner in many["provisioners"]:
+        if provisioner["type"] == "shell":
+            provisioner["remote_file"] = "script-{{build_name}}.sh"
     return {"seed": seed, "parallel16": many}
 
 
