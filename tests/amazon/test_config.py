@@ -239,3 +239,33 @@ def test_secrets_are_never_printed(tmp_path: Path) -> None:
     rc, out = _validate(tmp_path, ami_name="x", secret_key="s3cr3t-value-for-test")
     assert rc == 1
     assert "s3cr3t-value-for-test" not in out
+
+
+def test_every_problem_is_reported_at_once_decoding_errors_included(tmp_path: Path) -> None:
+    # Packer stops at the first kind: decoding errors (unknown key, wrong type), then on
+    # a second run the conflicting options. imagesmith reports all of them in one run.
+    rc, out = _validate(
+        tmp_path, bogus_key=1, tags="Name=x", spot_price="auto", ena_support=True,
+        region="us-eats-1", skip_region_validation=None,
+    )  # fmt: skip
+
+    assert rc == 1
+    assert "'tags' expected a map, got 'string'" in out
+    assert "Spot instances do not support modification" in out
+    assert 'region: "us-eats-1" is not an AWS region this version knows.' in out
+    # Unknown keys are reported once the types are right, as in Packer.
+    assert "bogus_key" not in out
+
+    rc, out = _validate(tmp_path, bogus_key=1, spot_price="auto", ena_support=True)
+    assert rc == 1
+    assert "3 errors occurred:" not in out and "2 errors occurred:" in out
+    assert "unknown configuration key: '\"bogus_key\"'" in out
+    assert "Spot instances do not support modification" in out
+
+
+def test_a_field_that_did_not_decode_is_not_also_reported_missing(tmp_path: Path) -> None:
+    rc, out = _validate(tmp_path, instance_type=["t2.micro"], ami_name=None)
+    assert rc == 1
+    assert "'instance_type' expected type 'string', got unconvertible type" in out
+    assert "ami_name must be specified" in out
+    assert "An instance_type must be specified" not in out

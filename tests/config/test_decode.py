@@ -203,3 +203,17 @@ def test_render_errors_name_the_top_level_key() -> None:
 def test_json_numbers_are_float64_in_type_errors() -> None:
     with pytest.raises(DecodeError, match=r"'volumes\[0\]' expected a map, got 'float64'"):
         decode(Config, {"volumes": [5]})
+
+
+def test_a_decode_error_carries_what_did_decode_and_which_keys_failed() -> None:
+    raw = {"target": "t", "Count": "many", "volumes": [{"volume_size": "x"}], "ssh_host": "h"}
+    with pytest.raises(DecodeError) as caught:
+        decode(Config, raw)
+    partial = caught.value.partial
+    assert (partial.target, partial.count, partial.comm.ssh_host) == ("t", 0, "h")
+    assert caught.value.failed_keys == {"count", "volumes"}
+
+    with pytest.raises(DecodeError) as caught:
+        decode(Config, {"target": "t", "nope": 1})
+    assert caught.value.unknown_keys and caught.value.partial.target == "t"
+    assert caught.value.failed_keys == set()

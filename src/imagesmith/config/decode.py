@@ -10,6 +10,8 @@ templates decode the same way and fail with the same texts:
   are Go duration strings or nanoseconds;
 - type errors are all reported together as ``N error(s) decoding:``, and only when the
   types are right are unknown keys reported (``unknown configuration key: '"x"'``);
+  the error carries the config decoded from the rest, which the planner still
+  validates, so that one run reports every problem;
 - every string, nested ones and map keys included, is interpolated with ``render``
   unless its field is ``late`` (rendered by the component at run time) or ``raw``.
 
@@ -19,6 +21,7 @@ Keys starting with ``packer_`` are Packer's injected keys and are never unknown.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -32,11 +35,25 @@ Render = Callable[[str], str]
 
 
 class DecodeError(ConfigError):
-    """Type errors (``N error(s) decoding:``) or unknown keys (go-multierror list)."""
+    """Type errors (``N error(s) decoding:``) or unknown keys (go-multierror list).
 
-    def __init__(self, errors: list[str], *, unknown_keys: bool = False) -> None:
+    ``partial`` is the config decoded from everything else (each failed field left at its
+    default) and ``failed_keys`` the lower-cased top-level keys that failed, so that the
+    caller can still validate the rest and report every problem in one run.
+    """
+
+    def __init__(
+        self,
+        errors: list[str],
+        *,
+        unknown_keys: bool = False,
+        partial: Any = None,
+        failed_keys: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(errors)
         self.unknown_keys = unknown_keys
+        self.partial = partial
+        self.failed_keys = failed_keys
         if unknown_keys:
             text = format_go_multierror(errors)
         else:
@@ -66,16 +83,17 @@ def decode(
     obj = decoder.decode_dataclass(cls, raw, key_path)
     if decoder.render_error is not None:
         raise RenderFailure(decoder.render_error)
+    failed = frozenset(decoder.failed_keys)
     if decoder.errors:
         # mapstructure reports its decoding errors sorted.
-        raise DecodeError(sorted(decoder.errors))
+        raise DecodeError(sorted(decoder.errors), partial=obj, failed_keys=failed)
     if decoder.unknown:
         deprecated: frozenset[str] = getattr(cls, "DEPRECATED_KEYS", frozenset())
         unknown = sorted(
             _DEPRECATED.format(key=k) if k in deprecated else _UNKNOWN.format(key=_go_quote(k))
             for k in decoder.unknown
         )
-        raise DecodeError(unknown, unknown_keys=True)
+        raise DecodeError(unknown, unknown_keys=True, partial=obj, failed_keys=failed)
     return obj
 
 
@@ -85,6 +103,11 @@ _DEPRECATED = (
     "update your template to be compatible with the current version of Packer. Visit "
     "https://www.packer.io/docs/commands/fix/ for more detail."
 )
+
+
+def _top_key(path: str) -> str:
+    """``volumes[0].volume_size`` -> ``volumes``: the template key a problem is under."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0].lower()
 
 
 def _go_quote(s: str) -> str:
@@ -120,6 +143,8 @@ class _Decoder:
         self.errors: list[str] = []
         self.unknown: list[str] = []
         self.render_error: str | None = None
+        #: Lower-cased top-level keys whose value (or part of it) could not be decoded.
+        self.failed_keys: set[str] = set()
 
     # -- dataclasses -------------------------------------------------------------------
 
@@ -153,7 +178,10 @@ class _Decoder:
             set_names.add(name)
             value = raw[key]
             interpolate = not (spec.late or spec.raw)
+            errors_before = len(self.errors)
             decoded = self.value(hints[name], value, f"{path}{key}", interpolate)
+            if len(self.errors) > errors_before:
+                self.failed_keys.add(_top_key(f"{path}{key}"))
             if decoded is not _INVALID:
                 setattr(obj, name, decoded)
         for f in dataclasses.fields(cls):
@@ -165,6 +193,7 @@ class _Decoder:
                 set_names |= getattr(inner, SET_KEYS_ATTR, frozenset())
             elif spec.required and f.name not in set_names:
                 self.errors.append(f"'{path}{f.name}' must be specified")
+                self.failed_keys.add(_top_key(f"{path}{f.name}"))
         object.__setattr__(obj, SET_KEYS_ATTR, frozenset(set_names))
         return consumed
 

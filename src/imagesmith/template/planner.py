@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import imagesmith
-from imagesmith.config.decode import decode
+from imagesmith.config.decode import DecodeError, decode
 from imagesmith.config.fields import spec_of
 from imagesmith.engine.context import BuildInfo
 from imagesmith.engine.plan import (
@@ -489,6 +489,16 @@ class _Planner:
         try:
             try:
                 config = decode(cls.Config, raw, render=lambda text: render(text, ctx))
+            except DecodeError as exc:
+                # Packer stops at decoding errors; the rest of the config is still checked
+                # here, so that one run reports every problem.
+                self.plan.secrets.extend(config_secrets(exc.partial))
+                further = _validation_errors(cls, exc.partial, info, exc.failed_keys)
+                if not further:
+                    raise ConfigError(exc.errors, text=cls.decode_error_prefix + str(exc)) from None
+                decoding = [cls.decode_error_prefix + e for e in exc.errors]
+                errors = decoding + further
+                raise ConfigError(errors, text=format_go_multierror(errors)) from None
             except ConfigError as exc:
                 text = cls.decode_error_prefix + str(exc)
                 raise ConfigError(exc.errors, text=text) from None
@@ -500,6 +510,26 @@ class _Planner:
             summary = f"Failed to prepare build: {quote(name)}{self.tpl.where(at.line)}"
             raise _Failed(Diagnostic("error", summary, str(exc))) from None
         return instance
+
+
+def _validation_errors(
+    cls: type[Component], partial: Any, info: BuildInfo, failed_keys: Collection[str]
+) -> list[str]:
+    """What ``prepare`` finds wrong with the part of a config that decoded, leaving out
+    what only follows from the keys that did not (a field left at its default is then
+    reported as missing)."""
+    if partial is None:
+        return []
+    try:
+        cls(partial, info).prepare()
+    except ConfigError as exc:
+        mentions = [re.compile(rf"\b{re.escape(key)}\b", re.IGNORECASE) for key in failed_keys]
+        return [e for e in exc.errors if not any(m.search(e) for m in mentions)]
+    except Exception:
+        # A component whose checks cannot cope with a partial config: the decoding
+        # errors alone are reported, as Packer reports them.
+        return []
+    return []
 
 
 def _with_override(p: ProvisionerDef, builder_name: str) -> dict[str, Any]:
