@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,80 @@ def test_image_without_a_shell_is_reported(docker_client: Any, tmp_path: Path) -
             run(DockerCommunicator(connect(), cid), "true")
     finally:
         docker_client.remove_container(cid, force=True)
+
+
+@pytest.fixture(scope="module")
+def notar_image(docker_client: Any, debian_image: str) -> str:
+    """Debian without its ``tar``: directory uploads then go through the daemon. (A
+    busybox shell always finds busybox's own ``tar``.)"""
+    cid = docker_client.create_container(
+        debian_image, entrypoint=["/bin/rm", "-f", "/usr/bin/tar", "/bin/tar"]
+    )["Id"]
+    try:
+        docker_client.start(cid)
+        docker_client.wait(cid)
+        docker_client.commit(cid, repository="imagesmith-test/debian-notar", tag="1",
+                             changes=['ENTRYPOINT ["/bin/sh"]'])  # fmt: skip
+    finally:
+        docker_client.remove_container(cid)
+    return "imagesmith-test/debian-notar:1"
+
+
+def _odd_tree(root: Path) -> None:
+    deep = root / "deep" / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "long-named-file.txt").write_text("deep\n")
+    (root / "empty").mkdir()
+    (root / "with space é.txt").write_text("unicode\n")
+    secret = root / "secret"
+    secret.write_text("s\n")
+    secret.chmod(0o600)
+    tool = root / "tool.sh"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    (root / "link").symlink_to("tool.sh")
+    os.utime(secret, (1_600_000_000, 1_600_000_000))
+
+
+def _tree_in(engine: Engine, cid: str, path: str) -> list[tuple[Any, ...]]:
+    """Every entry under ``path`` as the daemon reads it back: name, type, mode, owner,
+    size, mtime, link target, content."""
+    data = b"".join(engine.get_archive(cid, path))
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            f = tar.extractfile(m) if m.isfile() else None
+            content = f.read() if f else b""
+            out.append((m.name, m.type, m.mode, m.uid, m.gid, m.size, int(m.mtime),
+                        m.linkname, content))  # fmt: skip
+    return sorted(out)
+
+
+@pytest.mark.parametrize("fix_owner", [True, False], ids=["fix-owner", "keep-owner"])
+def test_tar_in_the_container_and_the_archive_endpoint_give_the_same_tree(
+    docker_client: Any,
+    busybox_image: str,
+    debian_image: str,
+    notar_image: str,
+    engine: Engine,
+    tmp_path: Path,
+    fix_owner: bool,
+) -> None:
+    src = tmp_path / "tree"
+    _odd_tree(src)
+    seen = {}
+    for image in (busybox_image, debian_image, notar_image):
+        cid = start(docker_client, image)
+        try:
+            comm = DockerCommunicator(engine, cid, fix_upload_owner=fix_owner)
+            asyncio.run(comm.upload_dir("/srv", str(src)))
+            assert comm._has_tar is (image != notar_image)  # the path under test
+            seen[image] = _tree_in(engine, cid, "/srv/tree")
+        finally:
+            docker_client.remove_container(cid, force=True)
+    assert seen[busybox_image] == seen[notar_image]  # busybox's tar
+    assert seen[debian_image] == seen[notar_image]  # GNU tar
+    by_name = {entry[0]: entry for entry in seen[notar_image]}
+    assert by_name["tree/secret"][2] & 0o7777 == 0o600 and by_name["tree/secret"][6] == 1_600_000_000
+    assert by_name["tree/link"][7] == "tool.sh"
+    assert len(by_name) == 10

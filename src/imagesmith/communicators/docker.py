@@ -21,6 +21,12 @@ How it differs from Packer 1.6.6's (which drives the ``docker`` CLI):
   those paths the tar stream goes through ``tar`` run inside the container instead
   (the image needs a ``tar``; busybox's will do). Packer's ``docker cp`` wrote under
   the mount too, where nothing could see the file, and its ``chown`` then failed.
+- Directory trees go through the image's own ``tar`` (run as root) when it has one and
+  the daemon is local: the daemon's extraction re-executes itself in a chroot and
+  handles each file in Go, about 1.5 times slower than busybox's ``tar`` for 20,000
+  small files (0.85-1.0 s against 0.57-0.74 s into a tmpfs volume). Without a ``tar``,
+  for a non-root ``fix_upload_owner`` user (whose ids the daemon looks up), or over
+  TLS (where no end of input can be sent), the archive endpoint does it.
 """
 
 from __future__ import annotations
@@ -143,6 +149,7 @@ class DockerCommunicator(Communicator):
         self.fix_upload_owner = fix_upload_owner
         self.pty = pty
         self.tmpfs_mounts = [posixpath.normpath(m) for m in tmpfs_mounts or []]
+        self._has_tar: bool | None = None
 
     # -- commands ------------------------------------------------------------------------
 
@@ -281,6 +288,16 @@ class DockerCommunicator(Communicator):
             )
         return Owner(int(uid), int(gid) if gid.isdigit() else 0)
 
+    def _can_untar(self) -> bool:
+        """Whether directory trees can go through ``tar`` in the container (asked once)."""
+        if self._has_tar is None:
+            if not self.client.api.can_half_close:
+                self._has_tar = False
+            else:
+                code, _, _ = self._shell("command -v tar >/dev/null", user="0")
+                self._has_tar = code == 0
+        return self._has_tar
+
     def _untar(self, directory: str, body: Iterator[bytes], what: str) -> None:
         """Extract a tar stream inside the container with its own ``tar`` (as root, so
         the owners and modes in the headers apply, as with the archive endpoint)."""
@@ -404,11 +421,11 @@ class DockerCommunicator(Communicator):
             else:
                 name = os.path.basename(root)
                 body = tree_entries(root, f"{base}/{name}" if base else name, owner, progress)
-            if on_tmpfs:
+            # Names are relative to "/": missing parents are created (0755) and existing
+            # ones left as they are, since no header names them.
+            if on_tmpfs or (not params and self._can_untar()):
                 self._untar("/", body, f"uploading {src} to {dst}")
             else:
-                # Names are relative to "/": the daemon creates missing parents (0755) and
-                # leaves existing ones as they are, since no header names them.
                 self._put("/", body, params)
         except CommunicatorError:
             raise
