@@ -39,6 +39,22 @@ def test_tree_round_trips_with_owner_and_modes(tmp_path: Path) -> None:
     assert {m.uid for m in members.values()} == {0}
 
 
+def test_directories_come_first_and_again_last_deepest_first(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    data = b"".join(tree_entries(str(tmp_path / "src"), "dst", Owner()))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    once = list(dict.fromkeys(m.name for m in members if m.isdir()))
+    assert names[0] == "dst" and names.index("dst/a") < names.index("dst/a/b/f.txt")
+    # Repeated after every file, children before their parents, the root last.
+    tail = names[-len(once) :]
+    assert sorted(tail) == sorted(once) and tail[-1] == "dst"
+    assert tail.index("dst/a/b") < tail.index("dst/a")
+    assert all(m.isdir() for m in members[-len(once) :])
+    assert len(names) == len(set(names)) + len(once)  # nothing else twice
+
+
 def test_contents_only_leaves_out_the_root_entry(tmp_path: Path) -> None:
     make_tree(tmp_path / "src")
     data = b"".join(tree_entries(str(tmp_path / "src"), "dst", Owner(), root_header=False))

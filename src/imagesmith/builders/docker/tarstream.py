@@ -126,8 +126,14 @@ def tree_entries(
 ) -> Iterator[bytes]:
     """Everything under local directory ``root``, stored under ``arcname/`` (bare names
     when ``arcname`` is None). ``root_header=False`` leaves out the entry for ``root``
-    itself, so an existing destination keeps its own mode and owner."""
+    itself, so an existing destination keeps its own mode and owner.
+
+    Each directory's entry comes before its contents and again at the end, deepest
+    first: busybox's ``tar`` sets a directory's time when it creates it, and filling it
+    then changes that time; the repeated entry sets it last, as the daemon and GNU tar
+    do on their own."""
     buf: list[bytes] = []
+    dirs: list[bytes] = []
     size = 0
 
     def flush() -> Iterator[bytes]:
@@ -178,7 +184,8 @@ def tree_entries(
                 if progress is not None:
                     progress(length)
             elif kind == stat.S_IFDIR:
-                buf.append(header(child, st, 0, tarfile.DIRTYPE))
+                dirs.append(header(child, st, 0, tarfile.DIRTYPE))
+                buf.append(dirs[-1])
                 yield from walk(entry.path, child)
             elif kind == stat.S_IFLNK:
                 buf.append(header(child, st, 0, tarfile.SYMTYPE, os.readlink(entry.path)))
@@ -191,7 +198,9 @@ def tree_entries(
     if arcname is not None and root_header:
         info = _info(arcname, os.stat(root), owner)
         info.type = tarfile.DIRTYPE
-        buf.append(_header(info))
+        dirs.append(_header(info))
+        buf.append(dirs[-1])
     yield from walk(root, arcname)
+    buf.extend(reversed(dirs))
     buf.append(b"\0" * (2 * BLOCK))
     yield from flush()
