@@ -16,11 +16,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchlib import require_packer, timed, tool_env
 
 FORMATS = ["tar.gz", "gz", "bgzf", "zip", "tar", "lz4", "xz", "checksum"]
 
@@ -44,15 +44,6 @@ def template(data: Path, fmt: str) -> dict[str, object]:
     }
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{cmd[0]} failed (rc {proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return took
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=3)
@@ -60,11 +51,8 @@ def main() -> None:
     parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
 
-    packer = shutil.which("packer")
-    if packer is None:
-        sys.exit("packer is not installed; the benchmark compares against it")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACKER_")}
-    env["CHECKPOINT_DISABLE"] = "1"
+    packer = require_packer()
+    env = tool_env()
     commands = {
         "imagesmith": [sys.executable, "-m", "imagesmith", "build", "-color=false", "t.json"],
         "packer": [packer, "build", "-color=false", "t.json"],
