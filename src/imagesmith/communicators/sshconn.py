@@ -108,11 +108,14 @@ class SSHSettings:
         """
         agent = os.environ.get("SSH_AUTH_SOCK") or None
         target = Endpoint(host, port or config.port, config.ssh_username, config.ssh_password)
-        target.client_keys, via_agent = load_keys(
-            config.ssh_private_key_file, config.ssh_certificate_file, private_key, agent
+        _add_credentials(
+            target,
+            config.ssh_private_key_file,
+            config.ssh_certificate_file,
+            private_key,
+            agent_auth=config.ssh_agent_auth,
+            agent=agent,
         )
-        if config.ssh_agent_auth or via_agent:
-            target.agent_path = _require_agent(agent)
         bastion = None
         if config.ssh_bastion_host:
             bastion = Endpoint(
@@ -121,11 +124,14 @@ class SSHSettings:
                 config.ssh_bastion_username,
                 config.ssh_bastion_password,
             )
-            bastion.client_keys, via_agent = load_keys(
-                config.bastion_private_key_file, config.bastion_certificate_file, None, agent
+            _add_credentials(
+                bastion,
+                config.bastion_private_key_file,
+                config.bastion_certificate_file,
+                None,
+                agent_auth=config.ssh_bastion_agent_auth,
+                agent=agent,
             )
-            if config.ssh_bastion_agent_auth or via_agent:
-                bastion.agent_path = _require_agent(agent)
         proxy = None
         if config.ssh_proxy_host:
             proxy = Proxy(
@@ -152,6 +158,22 @@ class SSHSettings:
             local_tunnels=config.local_tunnels(),
             remote_tunnels=config.remote_tunnels(),
         )
+
+
+def _add_credentials(
+    endpoint: Endpoint,
+    key_file: str,
+    cert_file: str,
+    key_data: bytes | None,
+    *,
+    agent_auth: bool,
+    agent: str | None,
+) -> None:
+    """The keys ``endpoint`` offers, and the agent when asked for or when it holds the
+    key file's (encrypted) key."""
+    endpoint.client_keys, via_agent = load_keys(key_file, cert_file, key_data, agent)
+    if agent_auth or via_agent:
+        endpoint.agent_path = _require_agent(agent)
 
 
 def _require_agent(agent: str | None) -> str:
