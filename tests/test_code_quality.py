@@ -10,21 +10,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tools installed next to the interpreter running the tests (the project's venv,
+# which need not be on PATH), else on PATH.
+BIN = str(Path(sys.executable).parent)
+RUFF = shutil.which("ruff", path=BIN) or shutil.which("ruff")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
 def test_ruff_lint() -> None:
-    result = run("ruff", "check", "src", "tests", "bench")
+    result = run(str(RUFF), "check", "src", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
 def test_ruff_format() -> None:
-    result = run("ruff", "format", "--check", "src", "tests", "bench")
+    result = run(str(RUFF), "format", "--check", "src", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -52,7 +52,7 @@ def test_help_and_version_flags(tmp_path: Path) -> None:
 
 
 def test_the_console_script_and_the_module_agree(tmp_path: Path) -> None:
-    script = shutil.which("imagesmith")
+    script = shutil.which("imagesmith", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the imagesmith console script is not installed")
     proc = subprocess.run(

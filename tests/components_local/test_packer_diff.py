@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from engine.clirun import base_env
+from engine.clirun import base_env, sort_summary
 from engine.clirun import normalise as normalise_times
 from fixtures.packer import PACKER, Result, imagesmith, normalise, packer
 
@@ -55,7 +55,8 @@ def both(tmp_path: Path, template: dict[str, Any], *args: str) -> tuple[Result, 
 
 
 def lines(result: Result, tmp_path: Path) -> list[str]:
-    text = normalise_times(normalise(result.out))
+    # Packer's summary of several builds comes in Go's random map order.
+    text = sort_summary(normalise_times(normalise(result.out)))
     text = text.replace(str(tmp_path / "p"), "<dir>").replace(str(tmp_path / "i"), "<dir>")
     return text.splitlines()
 
