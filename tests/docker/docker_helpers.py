@@ -165,7 +165,11 @@ def run_build(
 
 
 def start_build(
-    raw: Mapping[str, Any], steps: Sequence[str | Upload] = (), *, workdir: Path | None = None
+    raw: Mapping[str, Any],
+    steps: Sequence[str | Upload] = (),
+    *,
+    workdir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start ``imagesmith build`` in a new process group (signal it with ``os.killpg``,
     as a terminal's Ctrl-C reaches every process of the foreground group)."""
@@ -173,7 +177,7 @@ def start_build(
     return subprocess.Popen(
         cli(path),
         cwd=path.parent,
-        env=cli_env(),
+        env=cli_env(**(env or {})),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -110,13 +110,20 @@ def test_no_daemon_is_reported_at_once_with_what_to_do(tmp_path: Path) -> None:
     assert "Traceback" not in out.output
 
 
-def test_refused_tcp_and_ssh_addresses_are_explained() -> None:
+def test_a_refused_tcp_address_is_explained() -> None:
     port = free_port()
     out = run_build({"image": "x", "commit": True}, env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"})
-    assert f"daemon at tcp://127.0.0.1:{port} (connection refused)" in out.output
-    out = run_build({"image": "x", "commit": True}, env={"DOCKER_HOST": "ssh://me@host"})
     assert out.rc == 1
-    assert "ssh:// addresses are not supported; forward the daemon's socket" in out.output
+    assert f"daemon at tcp://127.0.0.1:{port} (connection refused)" in out.output
+
+
+def test_an_unknown_address_scheme_is_refused() -> None:
+    out = run_build({"image": "x", "commit": True}, env={"DOCKER_HOST": "npipe:////./pipe/x"})
+    assert out.rc == 1
+    assert (
+        "Cannot use the Docker daemon at npipe:////./pipe/x: DOCKER_HOST must start with "
+        "unix://, tcp:// or ssh://."
+    ) in out.output, out.output
 
 
 def test_a_build_over_tcp(busybox_image: str) -> None:

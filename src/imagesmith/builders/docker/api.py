@@ -8,8 +8,8 @@ bodies stream in large chunks, and gives ``exec`` a plain socket to write stdin 
 - Addresses: ``DOCKER_HOST`` as ``unix://PATH`` (the default ``/var/run/docker.sock``)
   or ``tcp://HOST:PORT``, with TLS when ``DOCKER_TLS_VERIFY`` or ``DOCKER_CERT_PATH``
   is set (``ca.pem``, ``cert.pem``, ``key.pem`` from ``DOCKER_CERT_PATH``, default
-  ``~/.docker``), as the docker CLI reads them. ``ssh://`` is refused with the socket
-  forward to use instead.
+  ``~/.docker``), as the docker CLI reads them; ``ssh://[USER@]HOST[:PORT]`` through
+  ``ssh`` and the remote ``docker system dial-stdio`` (``sshdial``).
 - One connection per call: on a local socket connecting costs microseconds, and it
   keeps calls from worker threads independent.
 - API version 1.41 (Docker 20.10). Calls go out with it at once; only when a daemon
@@ -32,7 +32,10 @@ import struct
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagesmith.builders.docker.sshdial import SshDialer
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 #: The API version the code is written against.
@@ -157,6 +160,7 @@ class Client:
         self._unix_path = ""
         self._tcp: tuple[str, int] | None = None
         self._tls: Any = None
+        self._ssh: SshDialer | None = None
         self._configure()
         self.version = "{}.{}".format(*API_VERSION)
         #: Whether the daemon has accepted ``version`` (or it was negotiated).
@@ -186,14 +190,16 @@ class Client:
                         f"cannot use the TLS certificates in DOCKER_CERT_PATH: {e}",
                     ) from None
         elif url.scheme == "ssh":
-            raise DaemonUnreachable(
-                self.host,
-                "ssh:// addresses are not supported; forward the daemon's socket instead "
-                "(ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set "
-                "DOCKER_HOST=unix:///tmp/docker.sock",
-            )
+            from imagesmith.builders.docker.sshdial import BadAddress, SshDialer
+
+            try:
+                self._ssh = SshDialer(self.host)
+            except BadAddress as e:
+                raise DaemonUnreachable(self.host, str(e)) from None
         else:
-            raise DaemonUnreachable(self.host, "DOCKER_HOST must start with unix:// or tcp://")
+            raise DaemonUnreachable(
+                self.host, "DOCKER_HOST must start with unix://, tcp:// or ssh://"
+            )
 
     @property
     def can_half_close(self) -> bool:
@@ -204,6 +210,8 @@ class Client:
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         if self._unix_path:
             return _UnixConnection(self._unix_path, timeout)
+        if self._ssh is not None:
+            return self._ssh.connection(timeout)
         assert self._tcp is not None
         host, port = self._tcp
         if self._tls is not None:
@@ -280,11 +288,13 @@ class Client:
             conn.close()
             raise e.error from None
         except OSError as e:
+            error = _ssh_failure(self.host, conn) or _unreachable(self.host, e)
             conn.close()
-            raise _unreachable(self.host, e) from None
+            raise error from None
         except http.client.HTTPException as e:
+            error = _ssh_failure(self.host, conn) or _lost(self.host, e)
             conn.close()
-            raise _lost(self.host, e) from None
+            raise error from None
         except BaseException:
             conn.close()
             raise
@@ -354,7 +364,7 @@ class Client:
         except _BodyError as e:
             raise e.error from None
         except OSError as e:
-            raise _unreachable(self.host, e) from None
+            raise _ssh_failure(self.host, conn) or _unreachable(self.host, e) from None
         finally:
             conn.close()
 
@@ -503,6 +513,17 @@ def _unreachable(address: str, e: OSError) -> DaemonUnreachable:
     else:
         reason = e.strerror or str(e) or type(e).__name__
     return DaemonUnreachable(address, reason)
+
+
+def _ssh_failure(address: str, conn: http.client.HTTPConnection) -> DaemonUnreachable | None:
+    """ssh's own account of a broken ``ssh://`` connection (refused, host key, login...)."""
+    from imagesmith.builders.docker.sshdial import SshConnection
+
+    if isinstance(conn, SshConnection):
+        reason = conn.failure()
+        if reason:
+            return DaemonUnreachable(address, reason)
+    return None
 
 
 def _lost(address: str, e: BaseException) -> DaemonUnreachable:
