@@ -105,7 +105,8 @@ def test_an_unreachable_ssh_host_is_reported_with_ssh_s_reason(
     assert (
         f"Cannot connect to the Docker daemon at ssh://{REMOTE_USER}@127.0.0.1:{port} "
         f"(ssh exited with status 255: ssh: connect to host 127.0.0.1 port {port}: "
-        "Connection refused)"
+        "Connection refused). Check that "
+        f"`ssh -l {REMOTE_USER} -p {port} 127.0.0.1 docker version` works from this machine"
     ) in out.output, out.output
     assert "Traceback" not in out.output
 
@@ -155,3 +156,6 @@ def test_the_ssh_command_line_matches_the_docker_command_s() -> None:
     assert "ControlMaster=auto" in argv
     bare = SshDialer("ssh://example.org").argv
     assert "-l" not in bare and "-p" not in bare
+    assert SshDialer("ssh://me@example.org:2222").check_command() == (
+        "ssh -l me -p 2222 example.org docker version"
+    )

@@ -183,6 +183,18 @@ def daemon_address() -> str:
 def no_daemon_message(detail: str = "") -> str:
     where = daemon_address()
     why = f" ({detail})" if detail else ""
+    if where.startswith("ssh://"):
+        # The daemon is behind ssh: the way to check it is the way it is reached.
+        from imagesmith.builders.docker.sshdial import SshDialer
+
+        try:
+            check = SshDialer(where).check_command()
+        except ValueError:
+            check = "ssh HOST docker version"
+        return (
+            f"Cannot connect to the Docker daemon at {where}{why}. Check that `{check}` "
+            "works from this machine and that the login may use the daemon there."
+        )
     return (
         f"Cannot connect to the Docker daemon at {where}{why}. Is the docker daemon "
         "running? Start it with `systemctl start docker` (or run `dockerd`), or set "

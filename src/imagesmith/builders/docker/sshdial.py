@@ -55,6 +55,17 @@ class SshDialer:
             port = url.port
         except ValueError:
             raise BadAddress("the port of the ssh:// address is not a number") from None
+        #: The ssh arguments that name the login, as a user would type them.
+        self.login: list[str] = []
+        if url.username:
+            self.login += ["-l", urllib.parse.unquote(url.username)]
+        if port:
+            self.login += ["-p", str(port)]
+        self.login += ["--", url.hostname]
+
+    @property
+    def argv(self) -> list[str]:
+        """The command line of one connection."""
         argv = ["ssh", "-T", "-o", "ConnectTimeout=30"]
         control_dir = _control_dir()
         if control_dir:
@@ -66,11 +77,11 @@ class SshDialer:
                 "-o",
                 f"ControlPersist={CONTROL_PERSIST}",
             ]
-        if url.username:
-            argv += ["-l", urllib.parse.unquote(url.username)]
-        if port:
-            argv += ["-p", str(port)]
-        self.argv = [*argv, "--", url.hostname, "docker", "system", "dial-stdio"]
+        return [*argv, *self.login, "docker", "system", "dial-stdio"]
+
+    def check_command(self) -> str:
+        """What a user runs to see whether the daemon can be reached."""
+        return " ".join(["ssh", *(a for a in self.login if a != "--"), "docker", "version"])
 
     def connection(self, timeout: float | None) -> SshConnection:
         return SshConnection(self, timeout)
@@ -86,11 +97,12 @@ class SshConnection(http.client.HTTPConnection):
         self._stderr: IO[bytes] | None = None
 
     def connect(self) -> None:
+        argv = self.dialer.argv
         ours, theirs = socket.socketpair()
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for failure())
         try:
             self.proc = subprocess.Popen(
-                self.dialer.argv,
+                argv,
                 stdin=theirs.fileno(),
                 stdout=theirs.fileno(),
                 stderr=stderr,
