@@ -159,3 +159,14 @@ def test_the_ssh_command_line_matches_the_docker_command_s() -> None:
     assert SshDialer("ssh://me@example.org:2222").check_command() == (
         "ssh -l me -p 2222 example.org docker version"
     )
+
+
+def test_a_machine_without_ssh_is_told_to_install_it(tmp_path: Path) -> None:
+    # An empty directory as the whole PATH: no ssh to be found.
+    env = {"DOCKER_HOST": "ssh://me@example.org", "PATH": str(tmp_path)}
+    out = run_build({"image": "x", "pull": False, "commit": True}, env=env)
+    assert out.rc == 1
+    assert (
+        "Cannot connect to the Docker daemon at ssh://me@example.org (there is no ssh command "
+        "on PATH: install OpenSSH's client)."
+    ) in out.output, out.output

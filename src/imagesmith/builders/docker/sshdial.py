@@ -95,6 +95,7 @@ class SshConnection(http.client.HTTPConnection):
         self.dialer = dialer
         self.proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._spawn_error = ""
 
     def connect(self) -> None:
         argv = self.dialer.argv
@@ -108,9 +109,11 @@ class SshConnection(http.client.HTTPConnection):
                 stderr=stderr,
                 start_new_session=True,
             )
-        except BaseException:
+        except BaseException as e:
             ours.close()
             stderr.close()
+            if isinstance(e, FileNotFoundError):
+                self._spawn_error = "there is no ssh command on PATH: install OpenSSH's client"
             raise
         finally:
             theirs.close()
@@ -126,6 +129,8 @@ class SshConnection(http.client.HTTPConnection):
 
     def failure(self) -> str | None:
         """Why ssh gave up, when it did: its exit status and last words."""
+        if self._spawn_error:
+            return self._spawn_error
         if self.proc is None or self._stderr is None:
             return None
         try:
