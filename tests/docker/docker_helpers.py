@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,30 @@ def start_build(
         text=True,
         start_new_session=True,
     )
+
+
+def read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """The output lines of a ``start_build`` up to the first that holds ``text``."""
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line.rstrip("\n"))
+        if text in line:
+            return seen
+    raise AssertionError(f"build ended before {text!r}:\n" + "\n".join(seen))
+
+
+def interrupt(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
+    """Send ``sig`` to the build's process group, as a terminal's Ctrl-C does; the
+    rest of its output once it has ended (killed if it outlasts a minute)."""
+    os.killpg(proc.pid, sig)
+    try:
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return rest
 
 
 def container_exists(client: Any, container_id: str) -> bool:

@@ -7,50 +7,17 @@ build made is found by its image, whatever its name and however early the signal
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import containers_of, fresh_image, start_build
+from docker_helpers import containers_of, interrupt, read_until, start_build
 
 pytestmark = pytest.mark.docker
 
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-
-
-@pytest.fixture
-def image(docker_client: Any, busybox_image: str) -> Iterator[str]:
-    tag = fresh_image(docker_client, busybox_image)
-    yield tag
-    for c in containers_of(docker_client, tag):  # only after a failure
-        docker_client.remove_container(c["Id"], force=True)
-    docker_client.remove_image(tag, force=True)
-
-
-def read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
-    seen: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        seen.append(line.rstrip("\n"))
-        if text in line:
-            return seen
-    raise AssertionError(f"build ended before {text!r}:\n" + "\n".join(seen))
-
-
-def interrupt(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
-    os.killpg(proc.pid, sig)
-    try:
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return rest
 
 
 @SIGNALS

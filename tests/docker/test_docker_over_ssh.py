@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import Upload, containers_of, fresh_image, run_build, start_build
+from docker_helpers import Upload, containers_of, interrupt, read_until, run_build, start_build
 
 from fixtures.docker_engine import DOCKER_SOCK
 from fixtures.sshd import DOCKER_SSH_USER, docker_over_ssh, free_port
@@ -35,15 +35,6 @@ def ssh_docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         pytest.skip("needs root and OpenSSH's sshd")
     with docker_over_ssh(tmp_path_factory.mktemp("ssh-docker"), DOCKER_SOCK) as env:
         yield env
-
-
-@pytest.fixture
-def image(docker_client: Any, busybox_image: str) -> Iterator[str]:
-    tag = fresh_image(docker_client, busybox_image)
-    yield tag
-    for c in containers_of(docker_client, tag):  # only after a failure
-        docker_client.remove_container(c["Id"], force=True)
-    docker_client.remove_image(tag, force=True)
 
 
 def test_a_build_through_an_ssh_docker_host(
@@ -72,22 +63,11 @@ def test_interrupting_a_build_through_ssh_still_removes_the_container(
     proc = start_build({"image": image, "pull": False, "discard": True},
                        ["echo started", "sleep 600"], workdir=tmp_path,
                        env=ssh_docker_host)  # fmt: skip
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "started" in line:
-            break
+    seen = read_until(proc, "started")
     # Ctrl-C reaches the build's whole process group; the ssh connections its cleanup
     # needs run in sessions of their own and survive it.
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    output = "".join(seen) + rest
+    rest = interrupt(proc, signal.SIGINT)
+    output = "\n".join(seen) + "\n" + rest
     assert proc.returncode != 0, output
     assert "==> docker: Killing the container: " in output, output
     assert containers_of(docker_client, image) == [], output
