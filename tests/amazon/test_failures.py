@@ -18,6 +18,7 @@ from amazon.harness import (
     imagesmith,
     leftovers,
     normalise,
+    own_images,
     run,
 )
 from fixtures.moto import FaultProxy, MotoServer
@@ -42,7 +43,8 @@ STEPS = [
     ("DescribeInstances", 2, f"Error waiting for instance to stop: {INJECTED}"),
     ("CreateImage", 1, f"Error creating AMI: {INJECTED}"),
     ("DescribeImages", 3, "Error waiting for AMI: Failed with ResourceNotReady error"),
-    ("CreateTags", 1, "Error adding tags to Resources"),
+    # The first CreateTags puts the run id on the new snapshots (see below).
+    ("CreateTags", 2, "Error adding tags to Resources"),
 ]
 
 
@@ -71,6 +73,30 @@ def test_failure_at_each_step_cleans_up(
     assert "==> Builds finished but no artifacts were created." in result.out
     assert leftovers(emulator, baseline=baseline).empty(), result.out
     assert not list((Path(aws_env["IMAGESMITH_STATE_DIR"]) / "journal").glob("*.jsonl"))
+
+
+def test_untagged_snapshots_are_reported_and_the_build_goes_on(
+    project: Project,
+    aws_proxy: FaultProxy,
+    aws_env: dict[str, str],
+    emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:
+    aws_proxy.fail("CreateTags", nth=1, code="InvalidParameterValue", status=400)
+
+    result = run(
+        imagesmith("build", "-color=false", str(project.write())), cwd=project.root, env=aws_env
+    )
+
+    assert result.rc == 0, result.out
+    (image,) = [i for i in own_images(emulator) if i["Name"] == project.builder["ami_name"]]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    assert (
+        f"==> amazon-ebs: Could not tag snapshots {', '.join(snapshots)} in us-east-1 with "
+        f"imagesmith:run-id: {INJECTED}. imagesmith cleanup finds them through their AMI."
+    ) in result.lines, result.out
+    left = leftovers(emulator, keep_images=(image["ImageId"],), baseline=baseline)
+    assert left.empty(), left
 
 
 def test_ami_wait_failure_removes_the_ami_packer_would_leave(

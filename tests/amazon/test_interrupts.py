@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from amazon.harness import Leftovers, Project, imagesmith, leftovers, run, start, wait_until
+from amazon.harness import (
+    Leftovers,
+    Project,
+    imagesmith,
+    leftovers,
+    own_images,
+    run,
+    start,
+    tags_of,
+    wait_until,
+)
 from fixtures.moto import FaultProxy, MotoServer
 
 pytestmark = [pytest.mark.aws, pytest.mark.ssh]
@@ -148,6 +158,40 @@ def test_cleanup_by_tag_needs_force_without_a_journal(
 
     forced = run(imagesmith("cleanup", "-force"), cwd=project.root, env=aws_env)
     assert forced.rc == 0, forced.out
+    assert leftovers(emulator, baseline=baseline).empty(), forced.out
+
+
+def test_tagged_snapshots_of_a_lost_run_are_found_without_their_ami(
+    project: Project, aws_proxy: FaultProxy, aws_env: dict[str, str], emulator: MotoServer,
+    baseline: Leftovers,
+) -> None:  # fmt: skip
+    # Killed while it took the run id off what it delivers: the AMI and its snapshots
+    # still carry it. Someone deregisters the AMI by hand, and the machine that ran the
+    # build (its journal) is gone: only the tag leads to the snapshots now.
+    held = aws_proxy.delay("DeleteTags", 30.0)
+    build = start(imagesmith("build", "-color=false", str(project.write())),
+                  cwd=project.root, env=aws_env)  # fmt: skip
+    build.wait_for("Deleting temporary keypair")
+    wait_until(lambda: held.fired > 0)
+    build.signal_group(signal.SIGKILL)
+    build.finish()
+    aws_proxy.clear()
+    (image,) = [i for i in own_images(emulator) if i["Name"] == project.builder["ami_name"]]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    described = emulator.ec2().describe_snapshots(SnapshotIds=snapshots)["Snapshots"]
+    assert all("imagesmith:run-id" in tags_of(s) for s in described)
+    emulator.ec2().deregister_image(ImageId=image["ImageId"])
+    shutil.rmtree(_journal(aws_env))
+
+    listed = run(imagesmith("cleanup", "-dry-run", "-force"), cwd=project.root, env=aws_env)
+    assert listed.rc == 0, listed.out
+    for snapshot in snapshots:
+        assert f"  snapshot {snapshot} in us-east-1" in listed.out, listed.out
+
+    forced = run(imagesmith("cleanup", "-force"), cwd=project.root, env=aws_env)
+    assert forced.rc == 0, forced.out
+    for snapshot in snapshots:
+        assert f"Removed snapshot {snapshot} in us-east-1" in forced.out, forced.out
     assert leftovers(emulator, baseline=baseline).empty(), forced.out
 
 

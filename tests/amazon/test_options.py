@@ -142,6 +142,7 @@ def test_encrypted_copy_and_temporary_instance_profile(
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": ["logs:*"], "Resource": ["*"]}],
         },
+        tags={"Owner": "me"},
     )
     result = _build(project, aws_env, template)
 
@@ -172,6 +173,12 @@ def test_encrypted_copy_and_temporary_instance_profile(
     assert "    amazon-ebs: Copying to: us-west-2" in lines
     assert "    amazon-ebs: Copying to: us-east-1" in lines
     assert f"us-east-1: {east['ImageId']}" in lines and f"us-west-2: {west['ImageId']}" in lines
+    # The encrypted copies stand for the AMI in both regions: their snapshots get the
+    # tags, and not the run id any more.
+    for region, image in (("us-east-1", east), ("us-west-2", west)):
+        snapshots = emulator.ec2(region).describe_snapshots(SnapshotIds=_snapshot_ids(image))
+        for snapshot in snapshots["Snapshots"]:
+            assert tags_of(snapshot) == {"Owner": "me"}, (region, snapshot)
     kept = (east["ImageId"], west["ImageId"])
     assert leftovers(emulator, ("us-east-1", "us-west-2"), kept, baseline).empty()
 

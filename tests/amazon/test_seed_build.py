@@ -55,8 +55,10 @@ def test_seed_build_makes_the_ami_and_leaves_nothing_else(
     assert snapshots
     described = emulator.ec2().describe_snapshots(SnapshotIds=snapshots)["Snapshots"]
     for snapshot in described:
-        # tags land on the snapshots too (Packer's behaviour)
+        # tags land on the snapshots too (Packer's behaviour); the run id they carried
+        # while the build lasted is gone, as from the AMI.
         assert tags_of(snapshot)["Name"] == "Docker in AWS ECS Base Image 2017.09.h"
+        assert "imagesmith:run-id" not in tags_of(snapshot)
     assert f"us-east-1: {image['ImageId']}" in result.out
     assert (remote_dir / "firstrun.sh").read_text() == "#!/bin/sh\necho first run\n"
 

@@ -196,25 +196,28 @@ class AmazonEBSBuilder(Builder):
 
 
 async def _deliver(state: EBSState, build: BuildRun) -> None:
-    """The AMIs are the build's now: take off the run-id tag and cross them off the
-    journal, so that ``imagesmith cleanup`` never takes them for leftovers."""
+    """The AMIs are the build's now: take the run-id tag off them and their snapshots,
+    and cross them off the journal, so that ``imagesmith cleanup`` never takes them for
+    leftovers."""
     from imagesmith.builders.amazon import tracking
     from imagesmith.builders.amazon.aws import AwsError
 
     for region, image_id in state.amis.items():
+        resources = [image_id, *state.snapshots.get(region, [])]
         try:
             await state.aws.call(
                 "delete_tags",
                 region=region,
                 retry_codes=("InvalidAMIID.NotFound",),
-                Resources=[image_id],
+                Resources=resources,
                 Tags=[{"Key": tracking.RUN_ID_TAG}],
             )
         except AwsError as e:
             build.ui.error(
                 f"Could not remove the {tracking.RUN_ID_TAG} tag from AMI {image_id} in "
-                f"{region}: {e}. Remove it by hand: imagesmith cleanup -force would take "
-                "the AMI for a leftover."
+                f"{region} and its snapshots: {e}. Remove it by hand from "
+                f"{', '.join(resources)}: imagesmith cleanup -force would take them for "
+                "leftovers."
             )
         # Delivered either way: the journal must never lead cleanup to it.
         state.tracker.gone(tracking.IMAGE, image_id, region)

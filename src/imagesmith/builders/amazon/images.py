@@ -1,12 +1,13 @@
-"""Removing an AMI and its snapshots: shared by the steps' cleanups, the artifact's
-``destroy`` and ``imagesmith cleanup``."""
+"""An AMI's snapshots, and removing an AMI with them: shared by the steps, their
+cleanups, the artifact's ``destroy`` and ``imagesmith cleanup``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from imagesmith.builders.amazon.aws import AwsError, AwsSession
-from imagesmith.builders.amazon.state import Json
+from imagesmith.builders.amazon.state import EBSState, Json
+from imagesmith.builders.amazon.tracking import RUN_ID_TAG
 
 GONE_IMAGE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 GONE_SNAPSHOT = frozenset({"InvalidSnapshot.NotFound"})
@@ -14,6 +15,32 @@ GONE_SNAPSHOT = frozenset({"InvalidSnapshot.NotFound"})
 SNAPSHOT_BUSY = frozenset({"InvalidSnapshot.InUse"})
 # Packer retries these on UnauthorizedOperation (IAM changes taking effect).
 NOT_YET_AUTHORIZED = frozenset({"UnauthorizedOperation"})
+
+
+async def tag_new_snapshots(
+    state: EBSState, region: str, snapshots: list[str], say_error: Callable[[str], None]
+) -> None:
+    """Put the run-id tag on ``snapshots``, made for ``region``'s AMI that just became
+    available (their ids were not known before). A failure is reported and the build
+    goes on: the AMI, tagged from its creation, still leads ``imagesmith cleanup`` to
+    them."""
+    if not snapshots:
+        return
+    try:
+        await state.aws.call(
+            "create_tags",
+            region=region,
+            retry_codes=GONE_SNAPSHOT,
+            Resources=snapshots,
+            Tags=[state.tracker.tag()],
+        )
+    except AwsError as e:
+        # The first line: the request id that follows is no use in a warning.
+        said = str(e).splitlines()[0]
+        say_error(
+            f"Could not tag snapshots {', '.join(snapshots)} in {region} with "
+            f"{RUN_ID_TAG}: {said}. imagesmith cleanup finds them through their AMI."
+        )
 
 
 def snapshot_ids(image: Json) -> list[str]:

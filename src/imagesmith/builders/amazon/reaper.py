@@ -8,9 +8,10 @@ Two sources, combined:
   lost CI worker). Such resources may belong to a build still running elsewhere, so
   they are only removed with ``force``; without it they are listed.
 
-Removal goes in dependency order: AMIs (with their snapshots), instances (waiting until
-they are terminated), launch templates, volumes, instance profiles and roles, security
-groups, key pairs. A failure is reported and the rest goes on.
+Removal goes in dependency order: AMIs (with their snapshots), snapshots whose AMI is
+gone, instances (waiting until they are terminated), launch templates, volumes,
+instance profiles and roles, security groups, key pairs. A failure is reported and the
+rest goes on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from imagesmith.builders.amazon import tracking
 from imagesmith.builders.amazon.access import AccessConfig
 from imagesmith.builders.amazon.aws import AwsError, AwsSession
-from imagesmith.builders.amazon.images import destroy_image
+from imagesmith.builders.amazon.images import GONE_SNAPSHOT, SNAPSHOT_BUSY, destroy_image
 from imagesmith.builders.amazon.waiters import WaiterError, WaitPolicy, instance_state
 from imagesmith.journal import Entry, RunJournal
 
@@ -95,6 +96,11 @@ async def discover_tagged(
     answer = await aws.call("describe_images", region=region, Owners=["self"], Filters=tag_filter)
     for image in answer.get("Images", []):
         add(tracking.IMAGE, image["ImageId"], image.get("Tags"))
+    answer = await aws.call(
+        "describe_snapshots", region=region, OwnerIds=["self"], Filters=tag_filter
+    )
+    for snapshot in answer.get("Snapshots", []):
+        add(tracking.SNAPSHOT, snapshot["SnapshotId"], snapshot.get("Tags"))
     answer = await aws.call("describe_security_groups", region=region, Filters=tag_filter)
     for group in answer.get("SecurityGroups", []):
         add(tracking.SECURITY_GROUP, group["GroupId"], group.get("Tags"))
@@ -211,6 +217,18 @@ async def _remove(aws: AwsSession, entry: Entry) -> None:
     kind = entry.kind
     if kind == tracking.IMAGE:
         await destroy_image(aws, region, entry.id)
+    elif kind == tracking.SNAPSHOT:
+        # Usually gone with its AMI, removed just before.
+        await _ignore_missing(
+            aws.call(
+                "delete_snapshot",
+                region=region,
+                retry_codes=SNAPSHOT_BUSY,
+                tries=DEPENDENCY_TRIES,
+                SnapshotId=entry.id,
+            ),
+            *GONE_SNAPSHOT,
+        )
     elif kind == tracking.INSTANCE:
         await _ignore_missing(
             aws.call("terminate_instances", region=region, InstanceIds=[entry.id]),

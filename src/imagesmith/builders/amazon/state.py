@@ -64,6 +64,12 @@ class EBSState:
     # Read-only calls started ahead of the step that needs their answer.
     prefetched: dict[str, asyncio.Future[Json]] = field(default_factory=dict)
 
+    def new_snapshots(self, region: str) -> list[str]:
+        """The snapshots of ``region``'s AMI that the build made: all but those that
+        ``ami_block_device_mappings`` name by id, which are the user's own."""
+        given = {d.snapshot_id for d in self.config.ami_block_device_mappings if d.snapshot_id}
+        return [s for s in self.snapshots.get(region, []) if s not in given]
+
     def prefetch(self, key: str, call: Awaitable[Json]) -> None:
         self.prefetched[key] = asyncio.ensure_future(call)
 

@@ -10,7 +10,7 @@ from imagesmith.builders.amazon import tracking, waiters
 from imagesmith.builders.amazon.aws import AwsError, finish_despite_cancel
 from imagesmith.builders.amazon.block_devices import to_api
 from imagesmith.builders.amazon.common import fail, prettify
-from imagesmith.builders.amazon.images import destroy_image, snapshot_ids
+from imagesmith.builders.amazon.images import destroy_image, snapshot_ids, tag_new_snapshots
 from imagesmith.builders.amazon.state import EBSState
 from imagesmith.engine.build import BuildRun
 from imagesmith.engine.step import Step
@@ -133,6 +133,7 @@ class StepCreateAMI(Step[EBSState]):
             message += await self._state_reason(state, image_id)
             fail(build, message)
         state.snapshots[state.region] = snapshot_ids(image)
+        await tag_new_snapshots(state, state.region, state.new_snapshots(state.region), ui.error)
 
     async def _state_reason(self, state: EBSState, image_id: str) -> str:
         try:

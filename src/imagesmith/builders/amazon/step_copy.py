@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from imagesmith.builders.amazon import tracking, waiters
 from imagesmith.builders.amazon.aws import AwsError, finish_despite_cancel
-from imagesmith.builders.amazon.images import destroy_image, snapshot_ids
+from imagesmith.builders.amazon.images import destroy_image, snapshot_ids, tag_new_snapshots
 from imagesmith.builders.amazon.state import EBSState
 from imagesmith.engine.build import BuildRun
 from imagesmith.engine.step import Step
@@ -29,6 +30,7 @@ class StepAMIRegionCopy(Step[EBSState]):
     def __init__(self) -> None:
         self.source_image = ""
         self.copies: dict[str, str] = {}
+        self.copy_snapshots: dict[str, list[str]] = {}
 
     async def run(self, state: EBSState, build: BuildRun) -> None:
         c = state.config
@@ -48,7 +50,7 @@ class StepAMIRegionCopy(Step[EBSState]):
         ui.message("Waiting for all copies to complete...")
 
         results = await asyncio.gather(
-            *(self._copy(state, region) for region in targets), return_exceptions=True
+            *(self._copy(state, region, ui.error) for region in targets), return_exceptions=True
         )
         errors: list[str] = []
         for result in results:
@@ -62,12 +64,14 @@ class StepAMIRegionCopy(Step[EBSState]):
             state.snapshots.pop(state.region, None)
         for region, image_id in self.copies.items():
             state.amis[region] = image_id
+            if region in self.copy_snapshots:
+                state.snapshots[region] = self.copy_snapshots[region]
         if errors:
             message = format_packer_multierror(errors)
             ui.error(message)
             raise BuildError(message)
 
-    async def _copy(self, state: EBSState, region: str) -> None:
+    async def _copy(self, state: EBSState, region: str, say_error: Callable[[str], None]) -> None:
         c = state.config
         params: dict[str, Any] = {
             "SourceRegion": state.region,
@@ -102,7 +106,9 @@ class StepAMIRegionCopy(Step[EBSState]):
             raise BuildError(
                 f"Error waiting for AMI ({image_id}) in region ({region}): {e}"
             ) from None
-        state.snapshots[region] = snapshot_ids(image)
+        # Every snapshot of a copy is new, those of snapshots the user gave included.
+        self.copy_snapshots[region] = snapshot_ids(image)
+        await tag_new_snapshots(state, region, self.copy_snapshots[region], say_error)
 
     async def cleanup(self, state: EBSState, build: BuildRun) -> None:
         ui = build.ui

@@ -5,6 +5,10 @@ run left on this machine; the ``imagesmith:run-id`` tag lets it find the same
 resources from any machine when the journal is gone. The tag is put on at creation
 (``TagSpecifications``) wherever the API allows it, so a resource never exists
 untagged, and it is taken off the AMIs a build delivers: only leftovers carry it.
+
+The snapshots CreateImage and CopyImage make are the exception: their ids are known
+once the AMI is available, and they are tagged then (``snapshot_tags``). Until then
+they are found through their AMI, which is tagged and journalled from its creation.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ RUN_ID_TAG = "imagesmith:run-id"
 
 # Journal kinds, in the order cleanup removes them.
 IMAGE = "image"
+SNAPSHOT = "snapshot"
 INSTANCE = "instance"
 LAUNCH_TEMPLATE = "launch-template"
 VOLUME = "volume"
@@ -25,7 +30,17 @@ INSTANCE_PROFILE = "iam-instance-profile"
 ROLE = "iam-role"
 SECURITY_GROUP = "security-group"
 KEY_PAIR = "key-pair"
-KINDS = (IMAGE, INSTANCE, LAUNCH_TEMPLATE, VOLUME, INSTANCE_PROFILE, ROLE, SECURITY_GROUP, KEY_PAIR)
+KINDS = (
+    IMAGE,
+    SNAPSHOT,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    VOLUME,
+    INSTANCE_PROFILE,
+    ROLE,
+    SECURITY_GROUP,
+    KEY_PAIR,
+)
 
 
 class Tracker:
