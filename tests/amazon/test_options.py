@@ -281,3 +281,43 @@ def test_post_processor_that_does_not_keep_the_ami_destroys_it(
     assert "--> amazon-ebs: Created artifact from files: report.txt" in result.lines
     regions = ("us-east-1", "us-west-2")
     assert leftovers(emulator, regions, baseline=baseline).empty(), result.out
+
+
+@pytest.mark.parametrize("tags", [{"Owner": "me"}, None], ids=["with-tags", "without-tags"])
+def test_new_snapshots_carry_the_run_id_until_delivery(
+    project: Project, aws_env: dict[str, str], emulator: MotoServer, baseline: Leftovers,
+    aws_proxy: FaultProxy, tags: dict[str, str] | None,
+) -> None:  # fmt: skip
+    template = project.variant(tags=tags, snapshot_tags=None, ami_regions=["us-west-2"])
+    result = _build(project, aws_env, template)
+
+    assert result.rc == 0, result.out
+    name = project.builder["ami_name"]
+    (east,) = _images(emulator, name, "us-east-1")
+    (west,) = _images(emulator, name, "us-west-2")
+    for region, image in (("us-east-1", east), ("us-west-2", west)):
+        snapshots = set(_snapshot_ids(image))
+        tagged = [
+            c.params
+            for c in aws_proxy.calls
+            if c.action == "CreateTags" and c.region == region
+            and snapshots <= {v for k, v in c.params.items() if k.startswith("ResourceId.")}
+        ]  # fmt: skip
+        # One call per region: the run id alone, or with the template's tags.
+        assert len(tagged) == 1, (region, tagged)
+        keys = {v for k, v in tagged[0].items() if k.startswith("Tag.") and k.endswith(".Key")}
+        assert keys == {"imagesmith:run-id", *(tags or {})}
+        untagged = [
+            c.params
+            for c in aws_proxy.calls
+            if c.action == "DeleteTags" and c.region == region
+        ]  # fmt: skip
+        (untag,) = untagged
+        removed_from = {v for k, v in untag.items() if k.startswith("ResourceId.")}
+        assert removed_from == {image["ImageId"], *snapshots}
+        for snapshot in emulator.ec2(region).describe_snapshots(SnapshotIds=list(snapshots))[
+            "Snapshots"
+        ]:
+            assert tags_of(snapshot) == (tags or {})
+    kept = (east["ImageId"], west["ImageId"])
+    assert leftovers(emulator, ("us-east-1", "us-west-2"), kept, baseline).empty()

@@ -133,7 +133,9 @@ class StepCreateAMI(Step[EBSState]):
             message += await self._state_reason(state, image_id)
             fail(build, message)
         state.snapshots[state.region] = snapshot_ids(image)
-        await tag_new_snapshots(state, state.region, state.new_snapshots(state.region), ui.error)
+        if not state.run_id_with_tags(state.region):
+            region = state.region
+            await tag_new_snapshots(state, region, state.new_snapshots(region), ui.error)
 
     async def _state_reason(self, state: EBSState, image_id: str) -> str:
         try:

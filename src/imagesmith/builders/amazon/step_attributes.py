@@ -168,12 +168,16 @@ class StepCreateTags(Step[EBSState]):
             resources = [image_id, *snapshots]
             try:
                 if image_tags:
+                    tags = ec2_tags(image_tags)
+                    if state.run_id_with_tags(region):
+                        # The new snapshots' run-id tag rides along (the AMI has it).
+                        tags.append(state.tracker.tag())
                     await state.aws.call(
                         "create_tags",
                         region=region,
                         retry_codes=NOT_YET_TAGGABLE,
                         Resources=resources,
-                        Tags=ec2_tags(image_tags),
+                        Tags=tags,
                     )
                 if snapshot_tags and snapshots:
                     resources = snapshots

@@ -108,7 +108,8 @@ class StepAMIRegionCopy(Step[EBSState]):
             ) from None
         # Every snapshot of a copy is new, those of snapshots the user gave included.
         self.copy_snapshots[region] = snapshot_ids(image)
-        await tag_new_snapshots(state, region, self.copy_snapshots[region], say_error)
+        if not state.config.ami.tags:  # else StepCreateTags puts the run id on them
+            await tag_new_snapshots(state, region, self.copy_snapshots[region], say_error)
 
     async def cleanup(self, state: EBSState, build: BuildRun) -> None:
         ui = build.ui
