@@ -319,5 +319,9 @@ def test_new_snapshots_carry_the_run_id_until_delivery(
             "Snapshots"
         ]:
             assert tags_of(snapshot) == (tags or {})
+    # The copy is tagged at creation (moto ignores CopyImage's tags: seen on the wire).
+    (copy,) = [c.params for c in aws_proxy.calls if c.action == "CopyImage"]
+    assert copy["TagSpecification.1.ResourceType"] == "image"
+    assert copy["TagSpecification.1.Tag.1.Key"] == "imagesmith:run-id"
     kept = (east["ImageId"], west["ImageId"])
     assert leftovers(emulator, ("us-east-1", "us-west-2"), kept, baseline).empty()
