@@ -7,8 +7,9 @@ resources from any machine when the journal is gone. The tag is put on at creati
 untagged, and it is taken off the AMIs a build delivers: only leftovers carry it.
 
 The snapshots CreateImage and CopyImage make are the exception: their ids are known
-once the AMI is available, and they are tagged then (``snapshot_tags``). Until then
-they are found through their AMI, which is tagged and journalled from its creation.
+once the AMI is available, and they are tagged then (``images.tag_new_snapshots``, or
+in StepCreateTags' call with the template's ``tags``). Until then they are found
+through their AMI, which is tagged and journalled from its creation.
 """
 
 from __future__ import annotations
