@@ -125,12 +125,8 @@ def compare(
     packer, ours = [], []
     for _ in range(rounds):
         packer.append(timed(["packer", "build", "-color=false", "t.json"], cwd, before, env))
-        ours.append(
-            timed(
-                [sys.executable, "-m", "imagesmith", "build", "-color=false", "t.json"],
-                *(cwd, before, env),
-            )
-        )
+        imagesmith = [sys.executable, "-m", "imagesmith", "build", "-color=false", "t.json"]
+        ours.append(timed(imagesmith, cwd, before, env))
     p, o = statistics.median(packer), statistics.median(ours)
     ratio = o / p
     if goal is None:

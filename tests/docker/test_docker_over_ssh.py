@@ -9,7 +9,6 @@ known host), as a user's ``~/.ssh/config`` would.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 from docker_helpers import Upload, containers_of, interrupt, read_until, run_build, start_build
 
 from fixtures.docker_engine import DOCKER_SOCK
-from fixtures.sshd import DOCKER_SSH_USER, docker_over_ssh, free_port
+from fixtures.sshd import DOCKER_SSH_USER, docker_over_ssh, free_port, have_sshd
 from imagesmith.builders.docker.sshdial import SshDialer
 
 pytestmark = pytest.mark.docker
@@ -31,7 +30,7 @@ REMOTE_USER = DOCKER_SSH_USER
 @pytest.fixture(scope="module")
 def ssh_docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The environment of a build whose DOCKER_HOST is ``ssh://dockerbox``."""
-    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"):
+    if not have_sshd():
         pytest.skip("needs root and OpenSSH's sshd")
     with docker_over_ssh(tmp_path_factory.mktemp("ssh-docker"), DOCKER_SOCK) as env:
         yield env

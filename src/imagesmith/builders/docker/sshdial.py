@@ -63,22 +63,26 @@ class SshDialer:
         if port:
             self.login += ["-p", str(port)]
         self.login += ["--", url.hostname]
+        self._argv: list[str] | None = None
 
     @property
     def argv(self) -> list[str]:
-        """The command line of one connection."""
-        argv = ["ssh", "-T", "-o", "ConnectTimeout=30"]
-        control_dir = _control_dir()
-        if control_dir:
-            argv += [
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                f"ControlPath={control_dir}/%C",
-                "-o",
-                f"ControlPersist={CONTROL_PERSIST}",
-            ]
-        return [*argv, *self.login, "docker", "system", "dial-stdio"]
+        """The command line of every connection (the master's directory is made on the
+        first connection, not when the address is read)."""
+        if self._argv is None:
+            argv = ["ssh", "-T", "-o", "ConnectTimeout=30"]
+            control_dir = _control_dir()
+            if control_dir:
+                argv += [
+                    "-o",
+                    "ControlMaster=auto",
+                    "-o",
+                    f"ControlPath={control_dir}/%C",
+                    "-o",
+                    f"ControlPersist={CONTROL_PERSIST}",
+                ]
+            self._argv = [*argv, *self.login, "docker", "system", "dial-stdio"]
+        return self._argv
 
     def check_command(self) -> str:
         """What a user runs to see whether the daemon can be reached."""
