@@ -68,17 +68,18 @@ class EBSState:
         """The snapshots of ``region``'s AMI that the build made: all but those that
         ``ami_block_device_mappings`` name by id, which are the user's own (a copy's
         snapshots are all new, with ids of their own)."""
-        given = {d.snapshot_id for d in self.config.ami_block_device_mappings if d.snapshot_id}
+        given = self._given_snapshots()
         return [s for s in self.snapshots.get(region, []) if s not in given]
 
-    def run_id_with_tags(self, region: str) -> bool:
-        """Whether the run-id tag goes on ``region``'s new snapshots with the template's
+    def run_id_with_tags(self, snapshots: list[str]) -> bool:
+        """Whether the run-id tag goes on an AMI's new ``snapshots`` with the template's
         ``tags`` (StepCreateTags puts them on the AMI and all its snapshots in one call),
         saving a call of its own: when there are such tags, and no snapshot of the
         user's among the AMI's."""
-        return bool(self.config.ami.tags) and self.new_snapshots(region) == self.snapshots.get(
-            region, []
-        )
+        return bool(self.config.ami.tags) and not self._given_snapshots() & set(snapshots)
+
+    def _given_snapshots(self) -> set[str]:
+        return {d.snapshot_id for d in self.config.ami_block_device_mappings if d.snapshot_id}
 
     def prefetch(self, key: str, call: Awaitable[Json]) -> None:
         self.prefetched[key] = asyncio.ensure_future(call)

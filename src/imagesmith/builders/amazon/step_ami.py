@@ -132,8 +132,8 @@ class StepCreateAMI(Step[EBSState]):
             message = f"Error waiting for AMI: {RESOURCE_NOT_READY_HELP}{e}"
             message += await self._state_reason(state, image_id)
             fail(build, message)
-        state.snapshots[state.region] = snapshot_ids(image)
-        if not state.run_id_with_tags(state.region):
+        snapshots = state.snapshots[state.region] = snapshot_ids(image)
+        if not state.run_id_with_tags(snapshots):
             region = state.region
             await tag_new_snapshots(state, region, state.new_snapshots(region), ui.error)
 

@@ -169,7 +169,7 @@ class StepCreateTags(Step[EBSState]):
             try:
                 if image_tags:
                     tags = ec2_tags(image_tags)
-                    if state.run_id_with_tags(region):
+                    if state.run_id_with_tags(snapshots):
                         # The new snapshots' run-id tag rides along (the AMI has it).
                         tags.append(state.tracker.tag())
                     await state.aws.call(

@@ -107,9 +107,9 @@ class StepAMIRegionCopy(Step[EBSState]):
                 f"Error waiting for AMI ({image_id}) in region ({region}): {e}"
             ) from None
         # Every snapshot of a copy is new, those of snapshots the user gave included.
-        self.copy_snapshots[region] = snapshot_ids(image)
-        if not state.config.ami.tags:  # else StepCreateTags puts the run id on them
-            await tag_new_snapshots(state, region, self.copy_snapshots[region], say_error)
+        snapshots = self.copy_snapshots[region] = snapshot_ids(image)
+        if not state.run_id_with_tags(snapshots):
+            await tag_new_snapshots(state, region, snapshots, say_error)
 
     async def cleanup(self, state: EBSState, build: BuildRun) -> None:
         ui = build.ui
