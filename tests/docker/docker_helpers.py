@@ -231,3 +231,22 @@ def fresh_image(client: Any, base: str) -> str:
 def containers_of(client: Any, image: str) -> list[Any]:
     image_id = client.inspect_image(image)["Id"]
     return [c for c in client.containers(all=True) if c["ImageID"] == image_id]
+
+
+def make_certs(folder: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as
+    ``DOCKER_CERT_PATH`` holds them."""
+
+    def ssl_cmd(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ssl_cmd("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, ext in (("server", ["-extfile", "ext.cnf"]), ("client", [])):
+        ssl_cmd("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}-key.pem", "-out", f"{name}.csr")  # fmt: skip
+        ssl_cmd("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext)  # fmt: skip
+    (folder / "cert.pem").write_bytes((folder / "client.pem").read_bytes())
+    (folder / "key.pem").write_bytes((folder / "client-key.pem").read_bytes())

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import Upload, run_build
+from docker_helpers import Upload, make_certs, run_build
 
 from fixtures.docker_engine import DOCKER_SOCK
 from imagesmith.builders.docker import api
 from imagesmith.builders.docker.client import Engine, connect
+from imagesmith.builders.docker.endpoint import Endpoint
 
 pytestmark = pytest.mark.docker
 
@@ -33,9 +34,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def forwarder(tls: ssl.SSLContext | None = None) -> Iterator[int]:
+def forwarder(
+    tls: ssl.SSLContext | None = None, accepted: list[socket.socket] | None = None
+) -> Iterator[int]:
     """A loopback TCP (or TLS) port relayed to the daemon's unix socket, as a daemon
-    started with ``-H tcp://...`` would answer."""
+    started with ``-H tcp://...`` would answer; each connection it relays is added to
+    ``accepted``."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -65,6 +69,8 @@ def forwarder(tls: ssl.SSLContext | None = None) -> Iterator[int]:
                 except (OSError, ssl.SSLError):
                     client.close()
                     continue
+            if accepted is not None:
+                accepted.append(client)
             daemon = socket.socket(socket.AF_UNIX)
             daemon.connect(DOCKER_SOCK)
             threading.Thread(target=pump, args=(client, daemon), daemon=True).start()
@@ -78,25 +84,6 @@ def forwarder(tls: ssl.SSLContext | None = None) -> Iterator[int]:
         stop.set()
         thread.join()
         server.close()
-
-
-def make_certs(folder: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, as
-    ``DOCKER_CERT_PATH`` holds them."""
-
-    def ssl_cmd(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    ssl_cmd("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name, ext in (("server", ["-extfile", "ext.cnf"]), ("client", [])):
-        ssl_cmd("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                "-keyout", f"{name}-key.pem", "-out", f"{name}.csr")  # fmt: skip
-        ssl_cmd("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-                "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext)  # fmt: skip
-    (folder / "cert.pem").write_bytes((folder / "client.pem").read_bytes())
-    (folder / "key.pem").write_bytes((folder / "client-key.pem").read_bytes())
 
 
 def test_no_daemon_is_reported_at_once_with_what_to_do(tmp_path: Path) -> None:
@@ -259,7 +246,7 @@ def test_a_daemon_that_refuses_the_api_version_is_asked_for_its_own(tmp_path: Pa
     sock = tmp_path / "old.sock"
     with Server(str(sock), Handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        engine = Engine(api.Client(f"unix://{sock}"))
+        engine = Engine(api.Client(Endpoint(f"unix://{sock}")))
         assert engine.inspect_image("busybox")["Id"] == "sha256:old"
         assert engine.inspect_image("busybox")["Id"] == "sha256:old"
         server.shutdown()
@@ -306,6 +293,67 @@ def test_unusable_tls_files_are_named(tmp_path: Path) -> None:
     assert out.rc == 1
     assert (
         "Cannot use the Docker daemon at tcp://127.0.0.1:2376: cannot use the TLS "
-        "certificates in DOCKER_CERT_PATH" in out.output
+        f"certificates in {tmp_path}: " in out.output
     )
+    assert "Traceback" not in out.output
+
+
+def docker_context(config: Path, name: str, docker: str) -> None:
+    """``docker context create`` in a configuration folder of the test's own."""
+    subprocess.run(
+        ["docker", "--config", str(config), "context", "create", name, "--docker", docker],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_build_on_the_daemon_of_the_current_docker_context(
+    busybox_image: str, tmp_path: Path
+) -> None:
+    """The context's own certificates reach a daemon that requires a client certificate:
+    the build can only succeed on the context's endpoint."""
+    certs, config = tmp_path / "certs", tmp_path / "docker-config"
+    certs.mkdir()
+    make_certs(certs)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
+    server.load_verify_locations(certs / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    accepted: list[socket.socket] = []
+    with forwarder(server, accepted) as port:
+        files = ",".join(f"{k}={certs}/{k}.pem" for k in ("ca", "cert", "key"))
+        docker_context(config, "builder", f"host=tcp://127.0.0.1:{port},{files}")
+        (config / "config.json").write_text(json.dumps({"currentContext": "builder"}))
+        out = run_build(
+            {"image": busybox_image, "pull": False, "discard": True},
+            ["echo on the daemon of the context"],
+            env={"DOCKER_CONFIG": str(config)},
+        )
+    assert out.rc == 0, out.output
+    assert "    docker: on the daemon of the context" in out.lines
+    assert accepted, "the build did not go through the context's endpoint"
+
+
+def test_an_unreachable_docker_context_is_named(tmp_path: Path) -> None:
+    port = free_port()
+    docker_context(tmp_path, "gone-away", f"host=tcp://127.0.0.1:{port}")
+    env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "gone-away"}
+    out = run_build({"image": "x", "commit": True}, env=env)
+    assert out.rc == 1
+    assert (
+        f"Cannot connect to the Docker daemon at tcp://127.0.0.1:{port} (connection refused), "
+        'the endpoint of docker context "gone-away". Check it with `docker --context gone-away '
+        "version`, or choose another with `docker context use`."
+    ) in " ".join(out.output.split()), out.output
+    assert "Traceback" not in out.output
+
+
+def test_a_docker_context_that_does_not_exist_stops_the_build(tmp_path: Path) -> None:
+    out = run_build({"image": "x", "commit": True},
+                    env={"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "nowhere"})  # fmt: skip
+    assert out.rc == 1
+    assert (
+        'Docker context "nowhere" (set by DOCKER_CONTEXT) does not exist in '
+        f"{tmp_path}/contexts; create it with `docker context create`"
+    ) in " ".join(out.output.split()), out.output
     assert "Traceback" not in out.output

@@ -5,11 +5,10 @@ Speaking them directly, instead of through the Docker SDK, keeps ``requests`` an
 ``urllib3`` (about a tenth of a second of imports) off the build path, lets request
 bodies stream in large chunks, and gives ``exec`` a plain socket to write stdin to.
 
-- Addresses: ``DOCKER_HOST`` as ``unix://PATH`` (the default ``/var/run/docker.sock``)
-  or ``tcp://HOST:PORT``, with TLS when ``DOCKER_TLS_VERIFY`` or ``DOCKER_CERT_PATH``
-  is set (``ca.pem``, ``cert.pem``, ``key.pem`` from ``DOCKER_CERT_PATH``, default
-  ``~/.docker``), as the docker CLI reads them; ``ssh://[USER@]HOST[:PORT]`` through
-  ``ssh`` and the remote ``docker system dial-stdio`` (``sshdial``).
+- Addresses (chosen by ``endpoint``: ``DOCKER_HOST`` or the docker context): ``unix://PATH``,
+  ``tcp://HOST:PORT`` with TLS when the endpoint has certificates (``ca.pem``,
+  ``cert.pem``, ``key.pem``), and ``ssh://[USER@]HOST[:PORT]`` through ``ssh`` and the
+  remote ``docker system dial-stdio`` (``sshdial``).
 - One connection per call: on a local socket connecting costs microseconds, and it
   keeps calls from worker threads independent.
 - API version 1.41 (Docker 20.10). Calls go out with it at once; only when a daemon
@@ -34,10 +33,11 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from imagesmith.builders.docker.endpoint import Endpoint, Tls, resolve
+
 if TYPE_CHECKING:
     from imagesmith.builders.docker.sshdial import SshDialer
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 #: The API version the code is written against.
 API_VERSION = (1, 41)
 #: Socket timeout of calls the daemon answers at once; long operations (exec output,
@@ -57,9 +57,10 @@ class DockerError(Exception):
 class DaemonUnreachable(DockerError):
     """Nothing answered at the daemon's address."""
 
-    def __init__(self, address: str, reason: str) -> None:
-        super().__init__(f"{address}: {reason}")
-        self.address = address
+    def __init__(self, endpoint: Endpoint, reason: str) -> None:
+        super().__init__(f"{endpoint.host}: {reason}")
+        self.endpoint = endpoint
+        self.address = endpoint.host
         self.reason = reason
 
 
@@ -106,11 +107,11 @@ class Response:
     """A streamed response body; close it (or read it to the end) to free the socket."""
 
     def __init__(
-        self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, address: str
+        self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, endpoint: Endpoint
     ) -> None:
         self._conn = conn
         self._resp = resp
-        self._address = address
+        self._endpoint = endpoint
         self.status = resp.status
         self.headers = resp.headers
 
@@ -118,7 +119,7 @@ class Response:
         try:
             return self._resp.read()
         except (OSError, http.client.HTTPException) as e:
-            raise _lost(self._address, e) from None
+            raise _lost(self._endpoint, e) from None
         finally:
             self.close()
 
@@ -127,7 +128,7 @@ class Response:
             while chunk := self._resp.read1(size):
                 yield chunk
         except (OSError, http.client.HTTPException) as e:
-            raise _lost(self._address, e) from None
+            raise _lost(self._endpoint, e) from None
         finally:
             self.close()
 
@@ -155,8 +156,11 @@ class Response:
 class Client:
     """One daemon address. Methods block: call them from a worker thread."""
 
-    def __init__(self, host: str | None = None) -> None:
-        self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    def __init__(self, endpoint: Endpoint | None = None) -> None:
+        """``endpoint`` defaults to the one the docker command would use (``resolve``,
+        which raises ``EndpointError`` for a docker context it cannot read)."""
+        self.endpoint = endpoint or resolve()
+        self.host = self.endpoint.host
         self._unix_path = ""
         self._tcp: tuple[str, int] | None = None
         self._tls: Any = None
@@ -176,18 +180,15 @@ class Client:
             self._unix_path = url.path or "/var/run/docker.sock"
         elif url.scheme in ("tcp", "http", "https"):
             if not url.hostname:
-                raise DaemonUnreachable(self.host, "no host name in DOCKER_HOST")
-            tls = url.scheme == "https" or bool(
-                os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH")
-            )
+                raise DaemonUnreachable(self.endpoint, f"no host name in {self.endpoint.origin}")
+            tls = self.endpoint.tls
             self._tcp = (url.hostname, url.port or (2376 if tls else 2375))
             if tls:
                 try:
-                    self._tls = _tls_context()
+                    self._tls = _tls_context(tls)
                 except (OSError, ValueError) as e:
                     raise DaemonUnreachable(
-                        self.host,
-                        f"cannot use the TLS certificates in DOCKER_CERT_PATH: {e}",
+                        self.endpoint, f"cannot use the TLS certificates in {tls.folder}: {e}"
                     ) from None
         elif url.scheme == "ssh":
             from imagesmith.builders.docker.sshdial import BadAddress, SshDialer
@@ -195,10 +196,10 @@ class Client:
             try:
                 self._ssh = SshDialer(self.host)
             except BadAddress as e:
-                raise DaemonUnreachable(self.host, str(e)) from None
+                raise DaemonUnreachable(self.endpoint, str(e)) from None
         else:
             raise DaemonUnreachable(
-                self.host, "DOCKER_HOST must start with unix://, tcp:// or ssh://"
+                self.endpoint, f"{self.endpoint.origin} must start with unix://, tcp:// or ssh://"
             )
 
     @property
@@ -288,17 +289,17 @@ class Client:
             conn.close()
             raise e.error from None
         except OSError as e:
-            error = _ssh_failure(self.host, conn) or _unreachable(self.host, e)
+            error = _ssh_failure(self.endpoint, conn) or _unreachable(self.endpoint, e)
             conn.close()
             raise error from None
         except http.client.HTTPException as e:
-            error = _ssh_failure(self.host, conn) or _lost(self.host, e)
+            error = _ssh_failure(self.endpoint, conn) or _lost(self.endpoint, e)
             conn.close()
             raise error from None
         except BaseException:
             conn.close()
             raise
-        response = Response(conn, resp, self.host)
+        response = Response(conn, resp, self.endpoint)
         if resp.status >= 400:
             raise _api_error(response)
         return response
@@ -364,7 +365,7 @@ class Client:
         except _BodyError as e:
             raise e.error from None
         except OSError as e:
-            raise _ssh_failure(self.host, conn) or _unreachable(self.host, e) from None
+            raise _ssh_failure(self.endpoint, conn) or _unreachable(self.endpoint, e) from None
         finally:
             conn.close()
 
@@ -501,7 +502,7 @@ def _error_from_body(status: int, data: bytes) -> ApiError:
     return NotFound(status, message) if status == 404 else ApiError(status, message)
 
 
-def _unreachable(address: str, e: OSError) -> DaemonUnreachable:
+def _unreachable(endpoint: Endpoint, e: OSError) -> DaemonUnreachable:
     if isinstance(e, FileNotFoundError):
         reason = "no such file or directory"
     elif isinstance(e, ConnectionRefusedError):
@@ -512,40 +513,36 @@ def _unreachable(address: str, e: OSError) -> DaemonUnreachable:
         reason = "timed out"
     else:
         reason = e.strerror or str(e) or type(e).__name__
-    return DaemonUnreachable(address, reason)
+    return DaemonUnreachable(endpoint, reason)
 
 
-def _ssh_failure(address: str, conn: http.client.HTTPConnection) -> DaemonUnreachable | None:
+def _ssh_failure(endpoint: Endpoint, conn: http.client.HTTPConnection) -> DaemonUnreachable | None:
     """ssh's own account of a broken ``ssh://`` connection (refused, host key, login...)."""
     from imagesmith.builders.docker.sshdial import SshConnection
 
     if isinstance(conn, SshConnection):
         reason = conn.failure()
         if reason:
-            return DaemonUnreachable(address, reason)
+            return DaemonUnreachable(endpoint, reason)
     return None
 
 
-def _lost(address: str, e: BaseException) -> DaemonUnreachable:
+def _lost(endpoint: Endpoint, e: BaseException) -> DaemonUnreachable:
     """The connection broke while the daemon was answering."""
     if isinstance(e, OSError):
-        return _unreachable(address, e)
-    return DaemonUnreachable(address, f"the connection broke ({type(e).__name__})")
+        return _unreachable(endpoint, e)
+    return DaemonUnreachable(endpoint, f"the connection broke ({type(e).__name__})")
 
 
-def _tls_context() -> Any:
+def _tls_context(tls: Tls) -> Any:
     import ssl
 
-    cert_path = os.environ.get("DOCKER_CERT_PATH") or os.path.join(
-        os.path.expanduser("~"), ".docker"
-    )
-    verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
-    ca = os.path.join(cert_path, "ca.pem")
-    ctx = ssl.create_default_context(cafile=ca if verify and os.path.exists(ca) else None)
-    if not verify:
+    ca = os.path.join(tls.folder, "ca.pem")
+    ctx = ssl.create_default_context(cafile=ca if tls.verify and os.path.exists(ca) else None)
+    if not tls.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    cert, key = os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")
+    cert, key = os.path.join(tls.folder, "cert.pem"), os.path.join(tls.folder, "key.pem")
     if os.path.exists(cert) and os.path.exists(key):
         ctx.load_cert_chain(cert, key)
     return ctx

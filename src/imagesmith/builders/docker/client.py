@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from imagesmith.builders.docker import api
+from imagesmith.builders.docker.endpoint import Endpoint, EndpointError
 from imagesmith.errors import BuildError
 
 T = TypeVar("T")
-
-DEFAULT_HOST = api.DEFAULT_HOST
 
 
 class Engine:
@@ -176,13 +174,17 @@ class Engine:
         return dict(self.api.call("GET", self.api.path("/exec/{}/json", exec_id)).json())
 
 
-def daemon_address() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-
-
-def no_daemon_message(detail: str = "") -> str:
-    where = daemon_address()
+def no_daemon_message(endpoint: Endpoint, detail: str = "") -> str:
+    where = endpoint.host
     why = f" ({detail})" if detail else ""
+    if endpoint.context:
+        # The user chose this daemon through a context: name it, since the address alone
+        # may surprise someone who has forgotten `docker context use`.
+        return (
+            f"Cannot connect to the Docker daemon at {where}{why}, the endpoint of docker "
+            f'context "{endpoint.context}". Check it with `docker --context '
+            f"{endpoint.context} version`, or choose another with `docker context use`."
+        )
     if where.startswith("ssh://"):
         # The daemon is behind ssh: the way to check it is the way it is reached.
         from imagesmith.builders.docker.sshdial import SshDialer
@@ -203,11 +205,14 @@ def no_daemon_message(detail: str = "") -> str:
 
 
 def connect() -> Engine:
-    """A client for the daemon at ``DOCKER_HOST``; ``BuildError`` for an address it cannot
-    use. Whether a daemon answers shows at the first call (``explain`` then says how to
-    start one): checking here would cost a round trip on every build."""
+    """A client for the daemon the docker command would use (``DOCKER_HOST`` or the
+    docker context); ``BuildError`` for an address it cannot use. Whether a daemon
+    answers shows at the first call (``explain`` then says how to start one): checking
+    here would cost a round trip on every build."""
     try:
         return Engine(api.Client())
+    except EndpointError as e:
+        raise BuildError(str(e)) from None
     except api.DaemonUnreachable as e:
         # The address itself (DOCKER_HOST, the TLS files) is unusable: nothing to start.
         raise BuildError(f"Cannot use the Docker daemon at {e.address}: {e.reason}.") from None
@@ -216,7 +221,7 @@ def connect() -> Engine:
 def explain(e: BaseException) -> str:
     """The daemon's own explanation of a failed call."""
     if isinstance(e, api.DaemonUnreachable):
-        return no_daemon_message(e.reason)
+        return no_daemon_message(e.endpoint, e.reason)
     if isinstance(e, api.ApiError):
         return e.message
     return str(e)

@@ -15,12 +15,13 @@ import os
 import shutil
 import subprocess
 
+from imagesmith.builders.docker.endpoint import config_dir
+
 HUB = "https://index.docker.io/v1/"
 
 
 def config_path() -> str:
-    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return os.path.join(folder, "config.json")
+    return os.path.join(config_dir(), "config.json")
 
 
 def server_key(registry: str) -> str:
