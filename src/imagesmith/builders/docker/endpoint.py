@@ -90,21 +90,11 @@ def _context_name(env: Mapping[str, str]) -> tuple[str, str]:
     if env.get("DOCKER_CONTEXT"):
         return env["DOCKER_CONTEXT"], "DOCKER_CONTEXT"
     path = os.path.join(config_dir(env), "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except FileNotFoundError:
+    config = _load(
+        path, "fix it so that the current docker context can be read, or set DOCKER_HOST"
+    )
+    if config is None:
         return DEFAULT_CONTEXT, ""
-    except OSError as e:
-        raise EndpointError(
-            f"Cannot read {path} ({e.strerror}) to find the current docker context; make it "
-            "readable, or set DOCKER_HOST."
-        ) from None
-    except ValueError as e:
-        raise EndpointError(
-            f"{path} is not valid JSON ({e}); fix it so that the current docker context "
-            "can be read, or set DOCKER_HOST."
-        ) from None
     name = config.get("currentContext") if isinstance(config, dict) else None
     if not name:
         return DEFAULT_CONTEXT, ""
@@ -119,24 +109,13 @@ def _context_name(env: Mapping[str, str]) -> tuple[str, str]:
 def _from_store(name: str, chosen_by: str, folder: str) -> Endpoint:
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta_path = os.path.join(folder, "contexts", "meta", digest, "meta.json")
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except FileNotFoundError:
+    meta = _load(meta_path, f'recreate docker context "{name}" with `docker context create`')
+    if meta is None:
         raise EndpointError(
             f'Docker context "{name}" (set by {chosen_by}) does not exist in '
             f"{os.path.join(folder, 'contexts')}; create it with `docker context create`, "
             "or choose another with `docker context use`."
-        ) from None
-    except OSError as e:
-        raise EndpointError(
-            f'Cannot read docker context "{name}" from {meta_path} ({e.strerror}).'
-        ) from None
-    except ValueError as e:
-        raise EndpointError(
-            f'Docker context "{name}" in {meta_path} is not valid JSON ({e}); recreate it '
-            "with `docker context create`."
-        ) from None
+        )
     endpoints = meta.get("Endpoints") if isinstance(meta, dict) else None
     docker = endpoints.get("docker") if isinstance(endpoints, dict) else None
     host = docker.get("Host") if isinstance(docker, dict) else None
@@ -153,6 +132,20 @@ def _from_store(name: str, chosen_by: str, folder: str) -> Endpoint:
     if skip_verify or _has_files(tls_folder):
         tls = Tls(tls_folder, not skip_verify)
     return Endpoint(host, tls, name)
+
+
+def _load(path: str, fix: str) -> object | None:
+    """The JSON document in ``path``, None when there is no such file; ``fix`` ends the
+    message about a file that cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise EndpointError(f"Cannot read {path} ({e.strerror}); {fix}.") from None
+    except ValueError as e:
+        raise EndpointError(f"{path} is not valid JSON ({e}); {fix}.") from None
 
 
 def _has_files(folder: str) -> bool:
