@@ -25,10 +25,12 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from imagesmith.errors import BuildError
 
 
 def state_dir() -> Path:
@@ -117,8 +119,16 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            except OSError as e:
+                # Before the resource exists: a build that cannot journal creates nothing.
+                raise BuildError(
+                    f"Cannot write the run's journal in {self.path.parent} "
+                    f"({e.strerror or e}); make the folder writable, or set "
+                    "IMAGESMITH_STATE_DIR to one that is."
+                ) from None
             os.chmod(self.path, 0o600)
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
@@ -229,3 +239,52 @@ def _is_locked(f: TextIO) -> bool:
         return True
     fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     return False
+
+
+# -- what cleanup found ---------------------------------------------------------------------
+
+
+@dataclass
+class Leftover:
+    """A resource to remove, and where it was found (its journal, or a search)."""
+
+    entry: Entry
+    journal: RunJournal | None = None
+
+    @property
+    def label(self) -> str:
+        e = self.entry
+        # Cloud resources live in a region; containers on a daemon, which has none.
+        where = f"in {e.region}" if e.region else f"on {e.endpoint}"
+        return f"{e.kind} {e.id} {where} (run {e.run_id})"
+
+
+@dataclass
+class Findings:
+    leftovers: list[Leftover] = field(default_factory=list)
+    #: Runs whose journal is locked by a live process: left alone.
+    running: list[str] = field(default_factory=list)
+    #: Resources a search found of runs this machine knows nothing of (removed with force).
+    foreign: list[Leftover] = field(default_factory=list)
+
+    def merge(self, known: list[Leftover], foreign: list[Leftover]) -> None:
+        """Add what a search found and the journals did not list."""
+        seen = {lo.entry.key for lo in self.leftovers} | {lo.entry.key for lo in self.foreign}
+        for found, into in ((known, self.leftovers), (foreign, self.foreign)):
+            for leftover in found:
+                if leftover.entry.key not in seen:
+                    seen.add(leftover.entry.key)
+                    into.append(leftover)
+
+
+def from_journals(journals: Iterable[RunJournal], regions: set[str] | None) -> Findings:
+    """What the journals of dead runs list (in ``regions``, when given)."""
+    findings = Findings()
+    for journal in journals:
+        if journal.alive:
+            findings.running.append(journal.run_id)
+            continue
+        for entry in journal.entries:
+            if regions is None or entry.region in regions:
+                findings.leftovers.append(Leftover(entry, journal))
+    return findings

@@ -98,9 +98,15 @@ def template(
     return t
 
 
+#: Where builds keep their journals unless a test gives a folder of its own: never the
+#: state folder of the user running the tests.
+STATE_DIR = tempfile.mkdtemp(prefix="imagesmith-docker-tests-state-")
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PACKER_", "IMAGESMITH_"))}
     env["CHECKPOINT_DISABLE"] = "1"
+    env["IMAGESMITH_STATE_DIR"] = STATE_DIR
     env.update(extra)
     return env
 

@@ -17,8 +17,7 @@ rest goes on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from imagesmith.builders.amazon import tracking
@@ -26,45 +25,11 @@ from imagesmith.builders.amazon.access import AccessConfig
 from imagesmith.builders.amazon.aws import AwsError, AwsSession
 from imagesmith.builders.amazon.images import GONE_SNAPSHOT, SNAPSHOT_BUSY, destroy_image
 from imagesmith.builders.amazon.waiters import WaiterError, WaitPolicy, instance_state
-from imagesmith.journal import Entry, RunJournal
+from imagesmith.journal import Entry, Leftover
 
 ORDER = {kind: i for i, kind in enumerate(tracking.KINDS)}
 TERMINATE_WAIT = WaitPolicy(delay=5.0, max_attempts=120)
 DEPENDENCY_TRIES = 12
-
-
-@dataclass
-class Leftover:
-    """A resource to remove, and where it was found."""
-
-    entry: Entry
-    journal: RunJournal | None = None
-
-    @property
-    def label(self) -> str:
-        e = self.entry
-        return f"{e.kind} {e.id} in {e.region} (run {e.run_id})"
-
-
-@dataclass
-class Findings:
-    leftovers: list[Leftover] = field(default_factory=list)
-    #: Runs whose journal is locked by a live process: left alone.
-    running: list[str] = field(default_factory=list)
-    #: Tagged resources of runs this machine knows nothing of (removed with force).
-    foreign: list[Leftover] = field(default_factory=list)
-
-
-def from_journals(journals: Iterable[RunJournal], regions: set[str] | None) -> Findings:
-    findings = Findings()
-    for journal in journals:
-        if journal.alive:
-            findings.running.append(journal.run_id)
-            continue
-        for entry in journal.entries:
-            if regions is None or entry.region in regions:
-                findings.leftovers.append(Leftover(entry, journal))
-    return findings
 
 
 async def discover_tagged(
@@ -142,21 +107,6 @@ async def discover_tagged_iam(
     known = [Leftover(e) for e in found if e.run_id in known_runs]
     foreign = [Leftover(e) for e in found if e.run_id not in known_runs]
     return known, foreign
-
-
-def merge(findings: Findings, tagged: list[Leftover], foreign: list[Leftover]) -> None:
-    """Add tag-found resources the journals did not list."""
-    seen = {lo.entry.key for lo in findings.leftovers}
-    for leftover in tagged:
-        key = leftover.entry.key
-        if key not in seen:
-            seen.add(key)
-            findings.leftovers.append(leftover)
-    for leftover in foreign:
-        key = leftover.entry.key
-        if key not in seen:
-            seen.add(key)
-            findings.foreign.append(leftover)
 
 
 def session_for(entry: Entry, default_region: str) -> AwsSession:

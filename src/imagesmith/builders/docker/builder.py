@@ -2,7 +2,8 @@
 
 The recipe: pull (when asked) and read the base image, start a container, connect the
 docker communicator, run the provisioners, then commit, export or discard. The
-container is removed whatever happens.
+container is removed whatever happens; if the process is killed, ``imagesmith cleanup``
+finds it through the run's journal (``leftovers``).
 
 What differs from Packer 1.6.6, on purpose:
 
@@ -70,14 +71,17 @@ class DockerBuilder(Builder):
         return []
 
     async def run(self, build: BuildRun) -> Artifact | None:
+        from imagesmith import journal
         from imagesmith.builders.docker import client as dc
         from imagesmith.builders.docker import steps as st
 
         args, spec = self._run_spec()
         client = await dc.call(dc.connect)
+        run_journal = journal.for_run(self.info.run_uuid)
         state = st.DockerState(
             config=self.config,
             client=client,
+            journal=run_journal,
             spec=spec,
             run_command_given=bool(self.config.run_command),
             run_args=args,
@@ -92,10 +96,12 @@ class DockerBuilder(Builder):
             workflow.append(st.StepCommit())
         elif self.config.export_path:
             workflow.append(st.StepExport())
+        run_journal.open()
         try:
             await build.run_steps(workflow, state)
         finally:
             client.close()
+            run_journal.release()
 
         if build.cancelled:
             return None

@@ -84,6 +84,12 @@ class Engine:
         filters = json.dumps({"name": {name: True}})
         return list(self.api.call("GET", "/networks", params={"filters": filters}).json() or [])
 
+    def containers(self, *, name: str) -> list[dict[str, Any]]:
+        """All containers (running or not) whose name contains ``name``."""
+        filters = json.dumps({"name": {name: True}})
+        answer = self.api.call("GET", "/containers/json", params={"all": True, "filters": filters})
+        return list(answer.json() or [])
+
     def create_container(
         self, config: dict[str, Any], *, name: str | None, platform: str | None
     ) -> dict[str, Any]:

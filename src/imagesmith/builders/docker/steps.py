@@ -2,7 +2,9 @@
 
 Each step reads and sets fields of ``DockerState``. The container is registered for
 removal before the create call is even made (by its generated name), so an interrupt
-at any point leaves nothing behind; ``StepRun.cleanup`` removes it by force.
+at any point leaves nothing behind; ``StepRun.cleanup`` removes it by force. The run's
+journal holds the name meanwhile, for ``imagesmith cleanup`` after a SIGKILL
+(``leftovers``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagesmith.builders.docker import client as dc
+from imagesmith.builders.docker import leftovers
 from imagesmith.builders.docker.config import DockerConfig
 from imagesmith.builders.docker.ecr import ecr_credentials
 from imagesmith.builders.docker.runflags import RunSpec, create_body
@@ -24,12 +27,14 @@ from imagesmith.errors import BuildError
 if TYPE_CHECKING:
     from imagesmith.builders.docker.client import Engine
     from imagesmith.engine.build import BuildRun
+    from imagesmith.journal import Journal
 
 
 @dataclass
 class DockerState:
     config: DockerConfig
     client: Engine
+    journal: Journal
     spec: RunSpec
     #: Whether the template gave run_command (then "Run command:" is shown).
     run_command_given: bool
@@ -171,10 +176,10 @@ class StepRun(Step[DockerState]):
             )
         network = await _network_mode(client, spec)
         body = create_body(spec, argv, network)
-        # Named after the run, so a container left by a killed process is easy to find.
-        # No labels of ours: the commit would carry them into the image.
-        run_tag = build.info.run_uuid.replace("-", "")[:12]
-        state.container_name = spec.name or f"imagesmith-{run_tag}-{os.urandom(4).hex()}"
+        # Named after the run, and journalled before it exists, so that `imagesmith
+        # cleanup` finds a container a killed process left.
+        state.container_name = spec.name or leftovers.container_name(build.info.run_uuid)
+        leftovers.record(state.journal, build.info.name, state.container_name, client.api.endpoint)
         create = asyncio.ensure_future(
             dc.call(
                 client.create_container,
@@ -246,12 +251,13 @@ class StepRun(Step[DockerState]):
         try:
             await dc.call(state.client.remove_container, ref)
         except Exception as e:
-            if dc.is_not_found(e):
+            if not dc.is_not_found(e):
+                build.ui.error(
+                    f"Error removing container {ref}: {dc.explain(e)}. Remove it with "
+                    f"`docker rm -f {ref}` or `imagesmith cleanup`."
+                )
                 return
-            build.ui.error(
-                f"Error removing container {ref}: {dc.explain(e)}. Remove it with "
-                f"`docker rm -f {ref}`."
-            )
+        leftovers.removed(state.journal, state.container_name)
 
 
 class StepConnect(Step[DockerState]):
