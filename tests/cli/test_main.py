@@ -27,7 +27,7 @@ USAGE = (
     "Usage: imagesmith [--version] [--help] <command> [<args>]\n\n"
     "Available commands are:\n"
     "    build           build image(s) from template\n"
-    "    cleanup         remove cloud resources that interrupted builds left behind\n"
+    "    cleanup         remove what interrupted builds left behind\n"
     "    console         creates a console for testing variable interpolation\n"
     "    fix             fixes templates from old versions of packer\n"
     "    inspect         see components of a template\n"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from imagesmith.journal import Findings
     from imagesmith.ui.console import Console
 
-SYNOPSIS = "remove what interrupted builds left behind (cloud resources, containers)"
+SYNOPSIS = "remove what interrupted builds left behind"
 
 HELP = """\
 Usage: imagesmith cleanup [options]

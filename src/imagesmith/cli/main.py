@@ -28,7 +28,7 @@ from imagesmith.cli.common import HELP_FLAGS, GlobalOptions, print_plain
 #: the modules so that printing the usage imports none of them.
 COMMANDS: dict[str, str] = {
     "build": "build image(s) from template",
-    "cleanup": "remove cloud resources that interrupted builds left behind",
+    "cleanup": "remove what interrupted builds left behind",
     "console": "creates a console for testing variable interpolation",
     "fix": "fixes templates from old versions of packer",
     "inspect": "see components of a template",
