@@ -10,19 +10,24 @@ configuration tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fixtures.docker_engine import DOCKER_SOCK
 from imagesmith.builders.docker.builder import DockerBuilder
 from imagesmith.config.decode import decode
 from imagesmith.engine.context import BuildInfo
@@ -256,3 +261,71 @@ def make_certs(folder: Path) -> None:
                 "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext)  # fmt: skip
     (folder / "cert.pem").write_bytes((folder / "client.pem").read_bytes())
     (folder / "key.pem").write_bytes((folder / "client-key.pem").read_bytes())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def forwarder(
+    tls: ssl.SSLContext | None = None, accepted: list[socket.socket] | None = None
+) -> Iterator[int]:
+    """A loopback TCP (or TLS) port relayed to the daemon's unix socket, as a daemon
+    started with ``-H tcp://...`` would answer; each connection it relays is added to
+    ``accepted``."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def pump(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(1 << 16):
+                b.sendall(data)
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            if tls is not None:
+                try:
+                    client = tls.wrap_socket(client, server_side=True)
+                except (OSError, ssl.SSLError):
+                    client.close()
+                    continue
+            if accepted is not None:
+                accepted.append(client)
+            daemon = socket.socket(socket.AF_UNIX)
+            daemon.connect(DOCKER_SOCK)
+            threading.Thread(target=pump, args=(client, daemon), daemon=True).start()
+            threading.Thread(target=pump, args=(daemon, client), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def docker_context(config: Path, name: str, docker: str) -> None:
+    """``docker context create`` in a configuration folder of the test's own."""
+    subprocess.run(
+        ["docker", "--config", str(config), "context", "create", name, "--docker", docker],
+        check=True,
+        capture_output=True,
+    )

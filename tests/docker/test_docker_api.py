@@ -4,12 +4,10 @@ registry credentials from the docker configuration."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import socket
 import ssl
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,73 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import Upload, make_certs, run_build
+from docker_helpers import Upload, docker_context, forwarder, free_port, make_certs, run_build
 
-from fixtures.docker_engine import DOCKER_SOCK
 from imagesmith.builders.docker import api
 from imagesmith.builders.docker.client import Engine, connect
 from imagesmith.builders.docker.endpoint import Endpoint
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def forwarder(
-    tls: ssl.SSLContext | None = None, accepted: list[socket.socket] | None = None
-) -> Iterator[int]:
-    """A loopback TCP (or TLS) port relayed to the daemon's unix socket, as a daemon
-    started with ``-H tcp://...`` would answer; each connection it relays is added to
-    ``accepted``."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    port = server.getsockname()[1]
-    stop = threading.Event()
-
-    def pump(a: socket.socket, b: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := a.recv(1 << 16):
-                b.sendall(data)
-        with contextlib.suppress(OSError):
-            b.shutdown(socket.SHUT_WR)
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                client, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            if tls is not None:
-                try:
-                    client = tls.wrap_socket(client, server_side=True)
-                except (OSError, ssl.SSLError):
-                    client.close()
-                    continue
-            if accepted is not None:
-                accepted.append(client)
-            daemon = socket.socket(socket.AF_UNIX)
-            daemon.connect(DOCKER_SOCK)
-            threading.Thread(target=pump, args=(client, daemon), daemon=True).start()
-            threading.Thread(target=pump, args=(daemon, client), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
 
 
 def test_no_daemon_is_reported_at_once_with_what_to_do(tmp_path: Path) -> None:
@@ -296,15 +234,6 @@ def test_unusable_tls_files_are_named(tmp_path: Path) -> None:
         f"certificates in {tmp_path}: " in out.output
     )
     assert "Traceback" not in out.output
-
-
-def docker_context(config: Path, name: str, docker: str) -> None:
-    """``docker context create`` in a configuration folder of the test's own."""
-    subprocess.run(
-        ["docker", "--config", str(config), "context", "create", name, "--docker", docker],
-        check=True,
-        capture_output=True,
-    )
 
 
 def test_a_build_on_the_daemon_of_the_current_docker_context(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import cli_env, containers_of, interrupt, read_until, run_build, start_build
+from docker_helpers import (
+    cli_env,
+    containers_of,
+    free_port,
+    interrupt,
+    read_until,
+    run_build,
+    start_build,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -131,9 +138,7 @@ def test_cleanup_leaves_a_running_build_alone(
 def test_cleanup_says_when_the_daemon_cannot_be_searched(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port_free = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    port_free = f"tcp://127.0.0.1:{free_port()}"
     rc, out = cleanup({**env, "DOCKER_HOST": port_free})
     assert rc == 1
     assert (

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import cli, cli_env
+from docker_helpers import cli, cli_env, docker_context, forwarder, make_certs
 
 pytestmark = [pytest.mark.packer, pytest.mark.docker]
 
@@ -160,3 +162,36 @@ def test_same_files_config_manifest_and_output_as_packer(
     assert (theirs.get("Entrypoint"), theirs.get("Cmd")) == (["/bin/sh"], None)
     assert (mine.get("Entrypoint"), mine.get("Cmd")) == (base["Entrypoint"], base["Cmd"])
     assert base["Cmd"] == ["sh", "-c", "echo base"]
+
+
+def test_both_build_on_the_daemon_of_the_current_docker_context(
+    base_image: str, tmp_path: Path
+) -> None:
+    """With no DOCKER_HOST, packer's docker command uses the current docker context;
+    imagesmith uses the same daemon. The context's daemon requires the context's own
+    client certificate, so a build can only succeed through it."""
+    certs, config = tmp_path / "certs", tmp_path / "docker-config"
+    certs.mkdir()
+    make_certs(certs)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
+    server.load_verify_locations(certs / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    template = {"builders": [{"type": "docker", "image": base_image, "pull": False,
+                              "discard": True, "run_command": RUN}],
+                "provisioners": [{"type": "shell", "inline": ["echo in the context"]}]}  # fmt: skip
+    (tmp_path / "t.json").write_text(json.dumps(template))
+    env = {k: v for k, v in cli_env(DOCKER_CONFIG=str(config)).items() if k != "DOCKER_HOST"}
+    for tool in ("packer", "imagesmith"):
+        accepted: list[socket.socket] = []
+        with forwarder(server, accepted) as port:
+            files = ",".join(f"{k}={certs}/{k}.pem" for k in ("ca", "cert", "key"))
+            docker_context(config, f"builder-{tool}", f"host=tcp://127.0.0.1:{port},{files}")
+            (config / "config.json").write_text(json.dumps({"currentContext": f"builder-{tool}"}))
+            command = (["packer", "build", "-color=false", "t.json"] if tool == "packer"
+                       else cli(tmp_path / "t.json"))  # fmt: skip
+            done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, tool + ":\n" + done.stdout + done.stderr
+        assert "    docker: in the context" in done.stdout.splitlines(), done.stdout
+        assert accepted, f"{tool} did not build through the context's daemon"
