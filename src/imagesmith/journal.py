@@ -1,10 +1,11 @@
 """The local journal of the cloud resources and containers a run creates.
 
 A build records each resource (instance, key pair, security group, AMI, ..., the
-docker builder's container) here the moment its id is known, and crosses it off once it is removed, or once it has become
-the build's artifact. A run that ends normally leaves no journal behind. A run that
-cannot clean up after itself (SIGKILL, a CI job cancelled, the network gone) leaves
-its file, and ``imagesmith cleanup`` reads it to remove what remains.
+docker builder's container) here the moment its id is known, and crosses it off once
+it is removed, or once it has become the build's artifact. A run that ends normally
+leaves no journal behind. A run that cannot clean up after itself (SIGKILL, a CI job
+cancelled, the network gone) leaves its file, and ``imagesmith cleanup`` reads it to
+remove what remains.
 
 Where: ``$IMAGESMITH_STATE_DIR``, else ``$XDG_STATE_HOME/imagesmith``, else
 ``~/.local/state/imagesmith``; one file per run, ``journal/<run-id>.jsonl``. Each line
