@@ -322,8 +322,23 @@ def forwarder(
         server.close()
 
 
-def docker_context(config: Path, name: str, docker: str) -> None:
-    """``docker context create`` in a configuration folder of the test's own."""
+def tls_daemon(certs: Path) -> ssl.SSLContext:
+    """``make_certs`` in ``certs``, and the server side of a daemon started with
+    ``--tlsverify``: it hangs up on a client without a certificate of the CA."""
+    make_certs(certs)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
+    server.load_verify_locations(certs / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    return server
+
+
+def docker_context(config: Path, name: str, host: str, certs: Path | None = None) -> None:
+    """``docker context create`` in a configuration folder of the test's own; with
+    ``certs``, the context holds the ``make_certs`` client certificate and CA."""
+    docker = f"host={host}"
+    if certs is not None:
+        docker += "".join(f",{k}={certs}/{k}.pem" for k in ("ca", "cert", "key"))
     subprocess.run(
         ["docker", "--config", str(config), "context", "create", name, "--docker", docker],
         check=True,

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import socket
-import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import Upload, docker_context, forwarder, free_port, make_certs, run_build
+from docker_helpers import Upload, docker_context, forwarder, free_port, run_build, tls_daemon
 
 from imagesmith.builders.docker import api
 from imagesmith.builders.docker.client import Engine, connect
@@ -62,11 +61,7 @@ def test_a_build_over_tcp(busybox_image: str) -> None:
 
 
 def test_a_build_over_tls_with_client_certificates(busybox_image: str, tmp_path: Path) -> None:
-    make_certs(tmp_path)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(tmp_path / "server.pem", tmp_path / "server-key.pem")
-    server.load_verify_locations(tmp_path / "ca.pem")
-    server.verify_mode = ssl.CERT_REQUIRED  # the daemon's --tlsverify
+    server = tls_daemon(tmp_path)
     with forwarder(server) as port:
         env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1",
                "DOCKER_CERT_PATH": str(tmp_path)}  # fmt: skip
@@ -243,15 +238,9 @@ def test_a_build_on_the_daemon_of_the_current_docker_context(
     the build can only succeed on the context's endpoint."""
     certs, config = tmp_path / "certs", tmp_path / "docker-config"
     certs.mkdir()
-    make_certs(certs)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
-    server.load_verify_locations(certs / "ca.pem")
-    server.verify_mode = ssl.CERT_REQUIRED
     accepted: list[socket.socket] = []
-    with forwarder(server, accepted) as port:
-        files = ",".join(f"{k}={certs}/{k}.pem" for k in ("ca", "cert", "key"))
-        docker_context(config, "builder", f"host=tcp://127.0.0.1:{port},{files}")
+    with forwarder(tls_daemon(certs), accepted) as port:
+        docker_context(config, "builder", f"tcp://127.0.0.1:{port}", certs)
         (config / "config.json").write_text(json.dumps({"currentContext": "builder"}))
         out = run_build(
             {"image": busybox_image, "pull": False, "discard": True},
@@ -265,7 +254,7 @@ def test_a_build_on_the_daemon_of_the_current_docker_context(
 
 def test_an_unreachable_docker_context_is_named(tmp_path: Path) -> None:
     port = free_port()
-    docker_context(tmp_path, "gone-away", f"host=tcp://127.0.0.1:{port}")
+    docker_context(tmp_path, "gone-away", f"tcp://127.0.0.1:{port}")
     env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "gone-away"}
     out = run_build({"image": "x", "commit": True}, env=env)
     assert out.rc == 1

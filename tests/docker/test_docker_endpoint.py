@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from docker_helpers import make_certs
+from docker_helpers import docker_context, make_certs
 
 from imagesmith.builders.docker.endpoint import (
     DEFAULT_HOST,
@@ -32,8 +32,8 @@ def docker_cli(config: Path, *args: str) -> None:
 def config(tmp_path: Path) -> Path:
     folder = tmp_path / "docker-config"
     folder.mkdir()
-    docker_cli(folder, "context", "create", "remote", "--docker", "host=ssh://me@build-host:2222")
-    docker_cli(folder, "context", "create", "other", "--docker", "host=unix:///run/other.sock")
+    docker_context(folder, "remote", "ssh://me@build-host:2222")
+    docker_context(folder, "other", "unix:///run/other.sock")
     return folder
 
 
@@ -75,13 +75,8 @@ def test_the_default_certificate_folder_is_the_configuration_folder(tmp_path: Pa
 
 def test_a_context_with_certificates_uses_tls(config: Path, tmp_path: Path) -> None:
     make_certs(tmp_path)
-    files = ",".join(f"{k}={tmp_path}/{k}.pem" for k in ("ca", "cert", "key"))
-    docker_cli(
-        config, "context", "create", "secure", "--docker", f"host=tcp://127.0.0.1:2376,{files}"
-    )
-    docker_cli(
-        config, "context", "create", "lax", "--docker", "host=tcp://h:2376,skip-tls-verify=true"
-    )
+    docker_context(config, "secure", "tcp://127.0.0.1:2376", tmp_path)
+    docker_context(config, "lax", "tcp://h:2376,skip-tls-verify=true")
     env = {"DOCKER_CONFIG": str(config), "DOCKER_CONTEXT": "secure"}
     found = resolve(env)
     assert found.host == "tcp://127.0.0.1:2376" and found.context == "secure"

@@ -14,14 +14,13 @@ import json
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_helpers import cli, cli_env, docker_context, forwarder, make_certs
+from docker_helpers import cli, cli_env, docker_context, forwarder, tls_daemon
 
 pytestmark = [pytest.mark.packer, pytest.mark.docker]
 
@@ -172,11 +171,7 @@ def test_both_build_on_the_daemon_of_the_current_docker_context(
     client certificate, so a build can only succeed through it."""
     certs, config = tmp_path / "certs", tmp_path / "docker-config"
     certs.mkdir()
-    make_certs(certs)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(certs / "server.pem", certs / "server-key.pem")
-    server.load_verify_locations(certs / "ca.pem")
-    server.verify_mode = ssl.CERT_REQUIRED
+    server = tls_daemon(certs)
     template = {"builders": [{"type": "docker", "image": base_image, "pull": False,
                               "discard": True, "run_command": RUN}],
                 "provisioners": [{"type": "shell", "inline": ["echo in the context"]}]}  # fmt: skip
@@ -185,8 +180,7 @@ def test_both_build_on_the_daemon_of_the_current_docker_context(
     for tool in ("packer", "imagesmith"):
         accepted: list[socket.socket] = []
         with forwarder(server, accepted) as port:
-            files = ",".join(f"{k}={certs}/{k}.pem" for k in ("ca", "cert", "key"))
-            docker_context(config, f"builder-{tool}", f"host=tcp://127.0.0.1:{port},{files}")
+            docker_context(config, f"builder-{tool}", f"tcp://127.0.0.1:{port}", certs)
             (config / "config.json").write_text(json.dumps({"currentContext": f"builder-{tool}"}))
             command = (["packer", "build", "-color=false", "t.json"] if tool == "packer"
                        else cli(tmp_path / "t.json"))  # fmt: skip
