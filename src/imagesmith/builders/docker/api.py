@@ -60,7 +60,6 @@ class DaemonUnreachable(DockerError):
     def __init__(self, endpoint: Endpoint, reason: str) -> None:
         super().__init__(f"{endpoint.host}: {reason}")
         self.endpoint = endpoint
-        self.address = endpoint.host
         self.reason = reason
 
 
@@ -160,7 +159,6 @@ class Client:
         """``endpoint`` defaults to the one the docker command would use (``resolve``,
         which raises ``EndpointError`` for a docker context it cannot read)."""
         self.endpoint = endpoint or resolve()
-        self.host = self.endpoint.host
         self._unix_path = ""
         self._tcp: tuple[str, int] | None = None
         self._tls: Any = None
@@ -201,6 +199,10 @@ class Client:
             raise DaemonUnreachable(
                 self.endpoint, f"{self.endpoint.origin} must start with unix://, tcp:// or ssh://"
             )
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
 
     @property
     def can_half_close(self) -> bool:

@@ -221,7 +221,9 @@ def connect() -> Engine:
         raise BuildError(str(e)) from None
     except api.DaemonUnreachable as e:
         # The address itself (DOCKER_HOST, the TLS files) is unusable: nothing to start.
-        raise BuildError(f"Cannot use the Docker daemon at {e.address}: {e.reason}.") from None
+        raise BuildError(
+            f"Cannot use the Docker daemon at {e.endpoint.host}: {e.reason}."
+        ) from None
 
 
 def explain(e: BaseException) -> str:
